@@ -1,0 +1,295 @@
+/**
+ * Electric beans (paper, section 4). Each operator issues its own beans, up to what its earned block
+ * rewards back, and distributes them by charging rebates, sale and red envelopes. One bean is worth
+ * `beanWh` of energy at the unified price, redeemable only at the issuer's piles (applied first when a
+ * session at one of its piles settles).
+ *
+ * ISSUANCE RULE (written once): limit(op) = floor(sum of op's rewards in fen / beanFaceValueFen).
+ *
+ * Where beans sit: a wallet's beans of issuer X under one key per (wallet, X); the issuer's
+ * undistributed beans in its treasury; beans set aside for rebates at a pile in that pile's float, so
+ * rebates at different piles never touch a shared key.
+ */
+import { z } from 'zod';
+import { appendAudit } from './audit';
+import { addPosition } from './clearing';
+import { getOperator, requireOperator, requireOperatorAdmin } from './consortium';
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { beanPurchaseText, beanTransferText, requireSignature } from './messages';
+import { mulDivRoundHalfUp } from './money';
+import { paramsAt } from './params';
+import { getOwnPile, floatSchema, type Pile } from './piles';
+import { getJson, listJson, putJson, emit } from './state';
+import { available, consumeNonce, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
+import {
+  mspIdSchema,
+  parse,
+  positiveCountSchema,
+  positiveFenSchema,
+  signatureSchema,
+  timestampSchema,
+} from './validate';
+
+export interface BeanBalance {
+  walletId: string;
+  issuer: string;
+  beans: number;
+}
+export interface Treasury {
+  mspId: string;
+  beans: number;
+}
+export interface IssuedDelta {
+  beans: number;
+  txId: string;
+  at: number;
+}
+export interface RewardCredit {
+  amountFen: number;
+  ref: string;
+  at: number;
+}
+
+export async function beanBalance(ctx: TxContext, walletId: string, issuer: string): Promise<number> {
+  return (await getJson<BeanBalance>(ctx.store, Keys.beanBalance(walletId, issuer)))?.beans ?? 0;
+}
+export async function setBeanBalance(
+  ctx: TxContext,
+  walletId: string,
+  issuer: string,
+  beans: number,
+): Promise<void> {
+  const b: BeanBalance = { walletId, issuer, beans };
+  await putJson(ctx.store, Keys.beanBalance(walletId, issuer), b);
+}
+export async function walletBeans(ctx: TxContext, walletId: string): Promise<BeanBalance[]> {
+  return (await listJson<BeanBalance>(ctx.store, Keys.beanBalancesPrefix(walletId))).map((e) => e.value);
+}
+export async function treasury(ctx: TxContext, mspId: string): Promise<number> {
+  return (await getJson<Treasury>(ctx.store, Keys.beanTreasury(mspId)))?.beans ?? 0;
+}
+export async function setTreasury(ctx: TxContext, mspId: string, beans: number): Promise<void> {
+  await putJson(ctx.store, Keys.beanTreasury(mspId), { mspId, beans } satisfies Treasury);
+}
+
+export function issuanceLimit(rewardsFen: number, beanFaceValueFen: number): number {
+  return Math.floor(rewardsFen / beanFaceValueFen);
+}
+
+export interface IssuanceState {
+  mspId: string;
+  rewardsFen: number;
+  beanFaceValueFen: number;
+  limit: number;
+  issued: number;
+  remaining: number;
+  treasury: number;
+}
+
+/** Reads every reward and issuance record of the operator: per-transaction keys, summed here. */
+export async function issuanceState(ctx: TxContext, mspId: string): Promise<IssuanceState> {
+  const params = await paramsAt(ctx.store, ctx.now);
+  const rewardsFen = (await listJson<RewardCredit>(ctx.store, Keys.rewardPrefix(mspId))).reduce(
+    (s, e) => s + e.value.amountFen,
+    0,
+  );
+  const issued = (await listJson<IssuedDelta>(ctx.store, Keys.beanIssuedPrefix(mspId))).reduce(
+    (s, e) => s + e.value.beans,
+    0,
+  );
+  const limit = issuanceLimit(rewardsFen, params.beanFaceValueFen);
+  return {
+    mspId,
+    rewardsFen,
+    beanFaceValueFen: params.beanFaceValueFen,
+    limit,
+    issued,
+    remaining: Math.max(0, limit - issued),
+    treasury: await treasury(ctx, mspId),
+  };
+}
+
+/**
+ * Credits an earned reward to an operator. Not a transaction by itself: the incentive layer calls it
+ * once it has verified a block's evidence (issue 5), with `ref` unique per reward (e.g. block number).
+ */
+export async function creditReward(
+  ctx: TxContext,
+  mspId: string,
+  ref: string,
+  amountFen: number,
+): Promise<void> {
+  const rec: RewardCredit = { amountFen, ref, at: ctx.now };
+  await putJson(ctx.store, Keys.reward(mspId, ref), rec);
+  await addPosition(ctx, mspId, { rewardsFen: amountFen });
+}
+
+const issueSchema = z.object({ beans: positiveCountSchema }).strict();
+
+export async function issueBeans(ctx: TxContext, input: unknown): Promise<IssuanceState> {
+  const op = await requireOperatorAdmin(ctx);
+  const req = parse(issueSchema, input, 'issue');
+  const state = await issuanceState(ctx, op.mspId);
+  if (req.beans > state.remaining)
+    fail(
+      'ISSUANCE_LIMIT_EXCEEDED',
+      `${op.name} may issue ${state.remaining} more beans (limit ${state.limit})`,
+      {
+        requested: req.beans,
+        remaining: state.remaining,
+        limit: state.limit,
+      },
+    );
+  const delta: IssuedDelta = { beans: req.beans, txId: ctx.txId, at: ctx.now };
+  await putJson(ctx.store, Keys.beanIssued(op.mspId, ctx.txId), delta);
+  await setTreasury(ctx, op.mspId, state.treasury + req.beans);
+  await appendAudit(ctx, op.mspId, 'BeansIssued', { beans: req.beans });
+  emit(ctx, 'BeansIssued', { issuer: op.mspId, beans: req.beans });
+  return {
+    ...state,
+    issued: state.issued + req.beans,
+    remaining: state.remaining - req.beans,
+    treasury: state.treasury + req.beans,
+  };
+}
+
+/** Moves beans from the operator's treasury into a pile's rebate float. */
+export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promise<Pile> {
+  const req = parse(floatSchema, input, 'rebate float');
+  const pile = await getOwnPile(ctx, req.pileId);
+  const t = await treasury(ctx, pile.operator);
+  if (req.beans > t) fail('INSUFFICIENT_BEANS', `treasury holds ${t} beans`, { treasury: t });
+  await setTreasury(ctx, pile.operator, t - req.beans);
+  const updated: Pile = { ...pile, rebateFloat: pile.rebateFloat + req.beans };
+  await putJson(ctx.store, Keys.pile(pile.pileId), updated);
+  await appendAudit(ctx, pile.operator, 'RebateFloatAllocated', { pileId: pile.pileId, beans: req.beans });
+  return updated;
+}
+
+/** Rebate for `energyWh` charged: one bean per `rebateWhPerBean` Wh, bounded by the pile's float. */
+export function rebateFor(energyWh: number, rebateWhPerBean: number, pileFloat: number): number {
+  if (rebateWhPerBean <= 0) return 0;
+  return Math.min(pileFloat, Math.floor(energyWh / rebateWhPerBean));
+}
+
+export interface BeanRedemption {
+  beansUsed: number;
+  coveredWh: number;
+  beanValueFen: number;
+}
+/**
+ * How many of the issuer's beans a session uses: whole beans only, never more energy than was charged;
+ * their value is the share of the session's price for the energy they cover (rounded half up).
+ */
+export function redeemBeans(
+  energyWh: number,
+  totalFen: number,
+  beansHeld: number,
+  beanWh: number,
+): BeanRedemption {
+  const beansUsed = Math.min(beansHeld, Math.floor(energyWh / beanWh));
+  const coveredWh = beansUsed * beanWh;
+  const beanValueFen = energyWh === 0 ? 0 : mulDivRoundHalfUp(totalFen, coveredWh, energyWh);
+  return { beansUsed, coveredWh, beanValueFen };
+}
+
+const purchaseSchema = z
+  .object({
+    walletId: walletIdSchema,
+    issuer: mspIdSchema,
+    beans: positiveCountSchema,
+    maxCostFen: positiveFenSchema,
+    nonce: nonceSchema,
+    expiresAt: timestampSchema,
+    signature: signatureSchema,
+  })
+  .strict();
+
+/** A driver buys an operator's beans with wallet money at the operator's current price. */
+export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans: number; costFen: number }> {
+  await requireOperator(ctx);
+  const req = parse(purchaseSchema, input, 'purchase');
+  const w = await getWallet(ctx, req.walletId);
+  requireSignature(w.publicKey, beanPurchaseText(req), req.signature, 'purchase');
+  if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the purchase authorization has expired');
+  const issuer = await getOperator(ctx, req.issuer);
+  if (issuer.beanSalePriceFen === 0) fail('BEANS_NOT_ON_SALE', `${issuer.name} does not sell beans`);
+  const costFen = issuer.beanSalePriceFen * req.beans;
+  if (costFen > req.maxCostFen)
+    fail('AMOUNT_OUT_OF_RANGE', `cost ${costFen} fen exceeds the signed maximum ${req.maxCostFen}`, {
+      costFen,
+    });
+  if (available(w) < costFen)
+    fail('INSUFFICIENT_FUNDS', `wallet has ${available(w)} fen available`, { costFen });
+  const t = await treasury(ctx, issuer.mspId);
+  if (t < req.beans) fail('INSUFFICIENT_BEANS', `${issuer.name} has ${t} beans for sale`, { treasury: t });
+  await consumeNonce(ctx, w.walletId, req.nonce);
+  await putWallet(ctx, { ...w, balanceFen: w.balanceFen - costFen });
+  await setTreasury(ctx, issuer.mspId, t - req.beans);
+  await setBeanBalance(
+    ctx,
+    w.walletId,
+    issuer.mspId,
+    (await beanBalance(ctx, w.walletId, issuer.mspId)) + req.beans,
+  );
+  const period = await addPosition(ctx, issuer.mspId, { beanSalesFen: costFen });
+  await appendAudit(ctx, issuer.mspId, 'BeansSold', {
+    walletId: w.walletId,
+    beans: req.beans,
+    costFen,
+    period,
+  });
+  emit(ctx, 'BeansCredited', {
+    walletId: w.walletId,
+    issuer: issuer.mspId,
+    beans: req.beans,
+    reason: 'sale',
+  });
+  return { beans: req.beans, costFen };
+}
+
+const transferSchema = z
+  .object({
+    fromWalletId: walletIdSchema,
+    toWalletId: walletIdSchema,
+    issuer: mspIdSchema,
+    beans: positiveCountSchema,
+    nonce: nonceSchema,
+    expiresAt: timestampSchema,
+    signature: signatureSchema,
+  })
+  .strict()
+  .refine((t) => t.fromWalletId !== t.toWalletId, {
+    message: 'cannot transfer to the same wallet',
+    path: ['toWalletId'],
+  });
+
+/** A driver gives some of its beans of one issuer to another wallet, by signature. */
+export async function transferBeans(ctx: TxContext, input: unknown): Promise<{ from: number; to: number }> {
+  await requireOperator(ctx);
+  const req = parse(transferSchema, input, 'transfer');
+  const from = await getWallet(ctx, req.fromWalletId);
+  await getWallet(ctx, req.toWalletId);
+  requireSignature(from.publicKey, beanTransferText(req), req.signature, 'transfer');
+  if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the transfer authorization has expired');
+  const have = await beanBalance(ctx, req.fromWalletId, req.issuer);
+  if (have < req.beans) fail('INSUFFICIENT_BEANS', `wallet holds ${have} beans of ${req.issuer}`, { have });
+  await consumeNonce(ctx, from.walletId, req.nonce);
+  const to = (await beanBalance(ctx, req.toWalletId, req.issuer)) + req.beans;
+  await setBeanBalance(ctx, req.fromWalletId, req.issuer, have - req.beans);
+  await setBeanBalance(ctx, req.toWalletId, req.issuer, to);
+  await appendAudit(ctx, req.issuer, 'BeansTransferred', {
+    from: req.fromWalletId,
+    to: req.toWalletId,
+    beans: req.beans,
+  });
+  emit(ctx, 'BeansCredited', {
+    walletId: req.toWalletId,
+    issuer: req.issuer,
+    beans: req.beans,
+    reason: 'transfer',
+  });
+  return { from: have - req.beans, to };
+}

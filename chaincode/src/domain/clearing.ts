@@ -1,0 +1,253 @@
+/**
+ * Inter-operator clearing, with no clearing house in the middle.
+ *
+ * Every money movement updates the operators' positions in the clearing period of its transaction time:
+ * one new key per transaction (no hot key). Closing a period (any member, once the period plus a grace
+ * time is over) aggregates them:
+ *
+ *   due(op) = energy revenue at op's piles (wallet money) + bean sales by op - cash op took in top-ups
+ *
+ * A positive due is owed to the operator, a negative one is owed by it. Drivers' wallet money that was
+ * topped up but not yet spent (or spent from earlier float) is the pool's side: pool = -sum(due), so the
+ * period sums to zero against the pool. Transfers pair debtors with creditors in English-name order
+ * (largest first is not needed: any pairing settles; this one is deterministic and has at most
+ * (#operators) transfers plus one per operator with the pool). Each operator-to-operator transfer is
+ * confirmed by both sides; a transfer with the pool is confirmed by its operator side.
+ */
+import { z } from 'zod';
+import { activeOperators, requireOperator, requireOperatorAdmin } from './consortium';
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { paramsAt } from './params';
+import { exists, getJson, listJson, putJson, emit } from './state';
+import { nextIndex } from './txindex';
+import { appendAudit } from './audit';
+import { parse } from './validate';
+
+export const POOL = 'POOL';
+
+export const POSITION_FIELDS = [
+  'energyRevenueFen',
+  'beanSalesFen',
+  'topUpCashFen',
+  'beansRedeemed',
+  'beansRedeemedValueFen',
+  'rewardsFen',
+] as const;
+export type PositionField = (typeof POSITION_FIELDS)[number];
+export type Position = Record<PositionField, number>;
+
+export const emptyPosition = (): Position => ({
+  energyRevenueFen: 0,
+  beanSalesFen: 0,
+  topUpCashFen: 0,
+  beansRedeemed: 0,
+  beansRedeemedValueFen: 0,
+  rewardsFen: 0,
+});
+
+export interface PositionDelta extends Partial<Position> {
+  mspId: string;
+  txId: string;
+  at: number;
+}
+
+export function periodOf(t: number, periodSec: number, utcOffsetMinutes: number): number {
+  return Math.floor((t + utcOffsetMinutes * 60) / periodSec);
+}
+export function periodBounds(period: number, periodSec: number, utcOffsetMinutes: number): [number, number] {
+  const start = period * periodSec - utcOffsetMinutes * 60;
+  return [start, start + periodSec];
+}
+
+/** Records a movement in the current period; refuses to write into a period already closed. */
+export async function addPosition(ctx: TxContext, mspId: string, delta: Partial<Position>): Promise<number> {
+  const p = await paramsAt(ctx.store, ctx.now);
+  const period = periodOf(ctx.now, p.clearingPeriodSec, p.clearingUtcOffsetMinutes);
+  if (await exists(ctx.store, Keys.clearing(period)))
+    fail('PERIOD_CLOSED', `clearing period ${period} is already closed; resubmit with a current timestamp`, {
+      period,
+    });
+  const rec: PositionDelta = { ...delta, mspId, txId: ctx.txId, at: ctx.now };
+  await putJson(ctx.store, Keys.position(period, mspId, ctx.txId, nextIndex(ctx, 'position')), rec);
+  return period;
+}
+
+export interface Transfer {
+  index: number;
+  from: string;
+  to: string;
+  amountFen: number;
+}
+export interface ClearingResult {
+  period: number;
+  startsAt: number;
+  endsAt: number;
+  closedAt: number;
+  closedBy: string;
+  positions: Record<string, Position & { dueFen: number }>;
+  poolDueFen: number;
+  transfers: Transfer[];
+}
+
+export function dueOf(p: Position): number {
+  return p.energyRevenueFen + p.beanSalesFen - p.topUpCashFen;
+}
+
+/**
+ * Pairs debtors with creditors (both in the given order), then settles what is left with the pool.
+ * Pure, so it is tested directly: transfers always net every party's due exactly.
+ */
+export function planTransfers(dues: ReadonlyArray<{ mspId: string; dueFen: number }>): Transfer[] {
+  const debtors = dues.filter((d) => d.dueFen < 0).map((d) => ({ id: d.mspId, left: -d.dueFen }));
+  const creditors = dues.filter((d) => d.dueFen > 0).map((d) => ({ id: d.mspId, left: d.dueFen }));
+  const out: Transfer[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < debtors.length && j < creditors.length) {
+    const d = debtors[i]!;
+    const c = creditors[j]!;
+    const amt = Math.min(d.left, c.left);
+    out.push({ index: out.length, from: d.id, to: c.id, amountFen: amt });
+    d.left -= amt;
+    c.left -= amt;
+    if (d.left === 0) i++;
+    if (c.left === 0) j++;
+  }
+  for (; i < debtors.length; i++) {
+    const d = debtors[i]!;
+    if (d.left > 0) out.push({ index: out.length, from: d.id, to: POOL, amountFen: d.left });
+  }
+  for (; j < creditors.length; j++) {
+    const c = creditors[j]!;
+    if (c.left > 0) out.push({ index: out.length, from: POOL, to: c.id, amountFen: c.left });
+  }
+  return out;
+}
+
+const periodSchema = z.number().int().min(0).max(100_000_000);
+
+export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise<ClearingResult> {
+  const caller = await requireOperator(ctx);
+  const period = parse(periodSchema, periodInput, 'period');
+  const p = await paramsAt(ctx.store, ctx.now);
+  const [startsAt, endsAt] = periodBounds(period, p.clearingPeriodSec, p.clearingUtcOffsetMinutes);
+  if (ctx.now < endsAt + p.clearingGraceSec)
+    fail('PERIOD_NOT_ENDED', `period ${period} can be closed from ${endsAt + p.clearingGraceSec}`, {
+      period,
+    });
+  if (await exists(ctx.store, Keys.clearing(period)))
+    fail('PERIOD_CLOSED', `period ${period} is already closed`);
+
+  const positions: Record<string, Position & { dueFen: number }> = {};
+  for (const op of await activeOperators(ctx)) positions[op.mspId] = { ...emptyPosition(), dueFen: 0 };
+  for (const { value } of await listJson<PositionDelta>(ctx.store, Keys.positionsPrefix(period))) {
+    const pos = (positions[value.mspId] ??= { ...emptyPosition(), dueFen: 0 });
+    for (const f of POSITION_FIELDS) pos[f] += value[f] ?? 0;
+  }
+  const ordered = await orderByName(ctx, Object.keys(positions));
+  let sum = 0;
+  for (const id of ordered) {
+    const pos = positions[id]!;
+    pos.dueFen = dueOf(pos);
+    sum += pos.dueFen;
+  }
+  const result: ClearingResult = {
+    period,
+    startsAt,
+    endsAt,
+    closedAt: ctx.now,
+    closedBy: caller.mspId,
+    positions,
+    poolDueFen: -sum,
+    transfers: planTransfers(ordered.map((id) => ({ mspId: id, dueFen: positions[id]!.dueFen }))),
+  };
+  await putJson(ctx.store, Keys.clearing(period), result);
+  await appendAudit(ctx, caller.mspId, 'ClearingPeriodClosed', {
+    period,
+    poolDueFen: result.poolDueFen,
+    transfers: result.transfers.length,
+  });
+  emit(ctx, 'ClearingPeriodClosed', { period, transfers: result.transfers.length });
+  return result;
+}
+
+async function orderByName(ctx: TxContext, mspIds: string[]): Promise<string[]> {
+  const named = await Promise.all(
+    mspIds.map(async (id) => ({
+      id,
+      name: (await getJson<{ name: string }>(ctx.store, Keys.operator(id)))?.name ?? id,
+    })),
+  );
+  return named
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
+    .map((n) => n.id);
+}
+
+export async function getClearing(ctx: TxContext, period: number): Promise<ClearingResult> {
+  const r = await getJson<ClearingResult>(ctx.store, Keys.clearing(period));
+  if (!r) return fail('PERIOD_NOT_CLOSED', `period ${period} is not closed`);
+  return r;
+}
+
+const confirmSchema = z
+  .object({
+    period: periodSchema,
+    index: z.number().int().min(0).max(10_000),
+    side: z.enum(['payer', 'payee']),
+  })
+  .strict();
+
+export interface Confirmation {
+  mspId: string;
+  at: number;
+  txId: string;
+}
+
+/** The payer confirms it sent, the payee that it received; each side only for itself. */
+export async function confirmTransfer(
+  ctx: TxContext,
+  input: unknown,
+): Promise<{ transfer: Transfer; complete: boolean }> {
+  const op = await requireOperatorAdmin(ctx);
+  const req = parse(confirmSchema, input, 'confirmation');
+  const result = await getClearing(ctx, req.period);
+  const t = result.transfers[req.index];
+  if (!t) return fail('TRANSFER_NOT_FOUND', `period ${req.period} has no transfer ${req.index}`);
+  const party = req.side === 'payer' ? t.from : t.to;
+  if (party !== op.mspId) fail('FORBIDDEN', `${op.mspId} is not the ${req.side} of transfer ${req.index}`);
+  const key = Keys.confirmation(req.period, req.index, req.side);
+  if (await exists(ctx.store, key))
+    fail('ALREADY_CONFIRMED', `the ${req.side} already confirmed transfer ${req.index}`);
+  const conf: Confirmation = { mspId: op.mspId, at: ctx.now, txId: ctx.txId };
+  await putJson(ctx.store, key, conf);
+  const otherSide = req.side === 'payer' ? 'payee' : 'payer';
+  const otherParty = req.side === 'payer' ? t.to : t.from;
+  const complete =
+    otherParty === POOL || (await exists(ctx.store, Keys.confirmation(req.period, req.index, otherSide)));
+  await appendAudit(ctx, op.mspId, 'ClearingTransferConfirmed', {
+    period: req.period,
+    index: req.index,
+    side: req.side,
+    complete,
+  });
+  emit(ctx, 'ClearingTransferConfirmed', { period: req.period, index: req.index, side: req.side, complete });
+  return { transfer: t, complete };
+}
+
+export async function transferStatus(
+  ctx: TxContext,
+  period: number,
+): Promise<Array<Transfer & { payerConfirmed: boolean; payeeConfirmed: boolean; complete: boolean }>> {
+  const result = await getClearing(ctx, period);
+  return Promise.all(
+    result.transfers.map(async (t) => {
+      const payerConfirmed =
+        t.from === POOL || (await exists(ctx.store, Keys.confirmation(period, t.index, 'payer')));
+      const payeeConfirmed =
+        t.to === POOL || (await exists(ctx.store, Keys.confirmation(period, t.index, 'payee')));
+      return { ...t, payerConfirmed, payeeConfirmed, complete: payerConfirmed && payeeConfirmed };
+    }),
+  );
+}

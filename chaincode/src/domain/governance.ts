@@ -1,0 +1,174 @@
+/**
+ * Governance: the tariff, the consortium parameters and membership change only through a proposal that a
+ * qualified majority of member operators approves, each vote signed by that operator's admin identity.
+ * An enacted change takes effect from a stated time (never before enactment, never before the version it
+ * replaces) and every earlier version stays readable.
+ *
+ * QUORUM RULE (written once): approvals >= ceil(members x approvalNumerator / approvalDenominator),
+ * members = operators with their margin paid when the proposal is enacted.
+ */
+import { z } from 'zod';
+import { appendAudit } from './audit';
+import {
+  activeOperators,
+  newOperator,
+  operatorNameSchema,
+  requireOperator,
+  requireOperatorAdmin,
+} from './consortium';
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { paramVersions, paramsAt, paramsDraftSchema, type Params } from './params';
+import { exists, getJson, listJson, putJson, emit } from './state';
+import { tariffDraftSchema, type Tariff } from './tariff';
+import { idSchema, mspIdSchema, parse, timestampSchema } from './validate';
+
+const changeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('TARIFF'), tariff: tariffDraftSchema }).strict(),
+  z.object({ kind: z.literal('PARAMS'), params: paramsDraftSchema }).strict(),
+  z.object({ kind: z.literal('ADMIT_OPERATOR'), mspId: mspIdSchema, name: operatorNameSchema }).strict(),
+]);
+export type Change = z.infer<typeof changeSchema>;
+
+const proposeSchema = z
+  .object({
+    proposalId: idSchema,
+    change: changeSchema,
+    effectiveFrom: timestampSchema,
+    votingEndsAt: timestampSchema,
+  })
+  .strict();
+
+export interface Proposal {
+  proposalId: string;
+  change: Change;
+  effectiveFrom: number;
+  votingEndsAt: number;
+  proposer: string;
+  proposedAt: number;
+  status: 'open' | 'enacted';
+  enactedAt?: number;
+  enactedVersion?: number;
+}
+export interface Vote {
+  mspId: string;
+  approve: boolean;
+  at: number;
+  txId: string;
+}
+
+export function requiredApprovals(members: number, num: number, den: number): number {
+  return Math.ceil((members * num) / den);
+}
+
+export async function propose(ctx: TxContext, input: unknown): Promise<Proposal> {
+  const op = await requireOperatorAdmin(ctx);
+  const req = parse(proposeSchema, input, 'proposal');
+  if (req.votingEndsAt <= ctx.now) fail('INVALID_ARGUMENT', 'votingEndsAt must be in the future');
+  if (await exists(ctx.store, Keys.proposal(req.proposalId)))
+    fail('PROPOSAL_EXISTS', `proposal ${req.proposalId} exists`);
+  const p: Proposal = { ...req, proposer: op.mspId, proposedAt: ctx.now, status: 'open' };
+  await putJson(ctx.store, Keys.proposal(p.proposalId), p);
+  await appendAudit(ctx, op.mspId, 'ProposalSubmitted', { proposalId: p.proposalId, kind: p.change.kind });
+  emit(ctx, 'ProposalSubmitted', { proposalId: p.proposalId, kind: p.change.kind });
+  return p;
+}
+
+export async function getProposal(ctx: TxContext, proposalId: string): Promise<Proposal> {
+  const p = await getJson<Proposal>(ctx.store, Keys.proposal(proposalId));
+  if (!p) return fail('PROPOSAL_NOT_FOUND', `proposal ${proposalId} does not exist`);
+  return p;
+}
+
+const voteSchema = z.object({ proposalId: idSchema, approve: z.boolean() }).strict();
+
+/** One vote per operator; votes are separate keys so operators can vote in the same block. */
+export async function vote(ctx: TxContext, input: unknown): Promise<Vote> {
+  const op = await requireOperatorAdmin(ctx);
+  const req = parse(voteSchema, input, 'vote');
+  const p = await getProposal(ctx, req.proposalId);
+  if (p.status !== 'open' || ctx.now > p.votingEndsAt)
+    fail('PROPOSAL_CLOSED', `proposal ${p.proposalId} is closed for voting`);
+  const key = Keys.vote(p.proposalId, op.mspId);
+  if (await exists(ctx.store, key)) fail('ALREADY_VOTED', `${op.name} already voted on ${p.proposalId}`);
+  const v: Vote = { mspId: op.mspId, approve: req.approve, at: ctx.now, txId: ctx.txId };
+  await putJson(ctx.store, key, v);
+  await appendAudit(ctx, op.mspId, 'ProposalVoted', { proposalId: p.proposalId, approve: req.approve });
+  emit(ctx, 'ProposalVoted', { proposalId: p.proposalId, mspId: op.mspId, approve: req.approve });
+  return v;
+}
+
+export interface Tally {
+  members: number;
+  required: number;
+  approvals: number;
+  rejections: number;
+  votes: Vote[];
+}
+
+export async function tally(ctx: TxContext, proposalId: string): Promise<Tally> {
+  const params = await paramsAt(ctx.store, ctx.now);
+  const members = new Set((await activeOperators(ctx)).map((o) => o.mspId));
+  const votes = (await listJson<Vote>(ctx.store, Keys.votesPrefix(proposalId)))
+    .map((e) => e.value)
+    .filter((v) => members.has(v.mspId));
+  return {
+    members: members.size,
+    required: requiredApprovals(members.size, params.approvalNumerator, params.approvalDenominator),
+    approvals: votes.filter((v) => v.approve).length,
+    rejections: votes.filter((v) => !v.approve).length,
+    votes,
+  };
+}
+
+/** Any member enacts an approved proposal; the new version is written with its effective time. */
+export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<Proposal> {
+  const op = await requireOperator(ctx);
+  const proposalId = parse(idSchema, proposalIdInput, 'proposalId');
+  const p = await getProposal(ctx, proposalId);
+  if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} was already enacted`);
+  const t = await tally(ctx, proposalId);
+  if (t.approvals < t.required)
+    fail('QUORUM_NOT_REACHED', `${t.approvals} of ${t.required} required approvals`, {
+      approvals: t.approvals,
+      required: t.required,
+    });
+  let version = 0;
+  const change = p.change;
+  if (change.kind === 'TARIFF') {
+    const versions = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value);
+    const last = versions[versions.length - 1];
+    version = (last?.version ?? 0) + 1;
+    const effectiveFrom = Math.max(p.effectiveFrom, ctx.now, last?.effectiveFrom ?? 0);
+    await putJson(ctx.store, Keys.tariff(version), {
+      ...change.tariff,
+      version,
+      effectiveFrom,
+    } satisfies Tariff);
+  } else if (change.kind === 'PARAMS') {
+    const versions = await paramVersions(ctx.store);
+    const last = versions[versions.length - 1];
+    version = (last?.version ?? 0) + 1;
+    const effectiveFrom = Math.max(p.effectiveFrom, ctx.now, last?.effectiveFrom ?? 0);
+    await putJson(ctx.store, Keys.params(version), {
+      ...change.params,
+      version,
+      effectiveFrom,
+    } satisfies Params);
+  } else {
+    if (await exists(ctx.store, Keys.operator(change.mspId)))
+      fail('OPERATOR_EXISTS', `${change.mspId} is already a member`);
+    await putJson(ctx.store, Keys.operator(change.mspId), newOperator(ctx, change.mspId, change.name));
+  }
+  const enacted: Proposal = {
+    ...p,
+    status: 'enacted',
+    enactedAt: ctx.now,
+    ...(version ? { enactedVersion: version } : {}),
+  };
+  await putJson(ctx.store, Keys.proposal(proposalId), enacted);
+  await appendAudit(ctx, op.mspId, 'ProposalEnacted', { proposalId, kind: change.kind, version });
+  emit(ctx, 'ProposalEnacted', { proposalId, kind: change.kind, version });
+  return enacted;
+}

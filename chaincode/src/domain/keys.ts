@@ -1,0 +1,73 @@
+/**
+ * The one place where world-state key layouts are defined. Keys are plain strings of '/'-separated
+ * components; every component is a validated identifier (no '/'), so a prefix range never leaks into a
+ * neighbouring entity. Fixed-width numbers keep key order equal to numeric order.
+ *
+ * Hot-key rule: anything that many unrelated transactions would update (pool, positions, issued
+ * counters, audit) is written as one new key per transaction and aggregated by range on read.
+ */
+const SEP = '/';
+
+export function pad(n: number, width = 16): string {
+  return String(n).padStart(width, '0');
+}
+
+function k(...parts: string[]): string {
+  return parts.join(SEP);
+}
+
+/** [start, end) covering every key that begins with `prefix`. */
+export function prefixRange(prefix: string): [string, string] {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return [prefix, prefix.slice(0, -1) + String.fromCharCode(last + 1)];
+}
+
+export const Keys = {
+  consortium: () => k('consortium'),
+  operator: (mspId: string) => k('operator', mspId),
+  operatorsPrefix: () => 'operator' + SEP,
+  /** Versioned parameter sets and tariffs: version numbers are dense from 1. */
+  params: (version: number) => k('params', pad(version, 8)),
+  paramsPrefix: () => 'params' + SEP,
+  tariff: (version: number) => k('tariff', pad(version, 8)),
+  tariffPrefix: () => 'tariff' + SEP,
+  proposal: (id: string) => k('proposal', id),
+  vote: (proposalId: string, mspId: string) => k('vote', proposalId, mspId),
+  votesPrefix: (proposalId: string) => k('vote', proposalId) + SEP,
+  /** Pool movements: margins in, rewards out. One key per transaction. */
+  poolDelta: (txId: string, index: number) => k('pool', txId, pad(index, 4)),
+  poolPrefix: () => 'pool' + SEP,
+  pile: (pileId: string) => k('pile', pileId),
+  pilesPrefix: () => 'pile' + SEP,
+  wallet: (walletId: string) => k('wallet', walletId),
+  nonce: (walletId: string, nonce: string) => k('nonce', walletId, nonce),
+  topUp: (mspId: string, reference: string) => k('topup', mspId, reference),
+  session: (sessionId: string) => k('session', sessionId),
+  /** Beans of `issuer` held by `walletId`. */
+  beanBalance: (walletId: string, issuer: string) => k('beans', walletId, issuer),
+  beanBalancesPrefix: (walletId: string) => k('beans', walletId) + SEP,
+  /** Operator's issued-but-undistributed beans. */
+  beanTreasury: (mspId: string) => k('treasury', mspId),
+  /** Cumulative issuance, one key per issuing transaction. */
+  beanIssued: (mspId: string, txId: string) => k('issued', mspId, txId),
+  beanIssuedPrefix: (mspId: string) => k('issued', mspId) + SEP,
+  /** Rewards earned by an operator, one key per reward (written by the incentive layer). */
+  reward: (mspId: string, ref: string) => k('reward', mspId, ref),
+  rewardPrefix: (mspId: string) => k('reward', mspId) + SEP,
+  envelope: (envelopeId: string) => k('envelope', envelopeId),
+  envelopeClaim: (envelopeId: string, walletId: string) => k('claim', envelopeId, walletId),
+  /** Clearing positions: one key per transaction and operator within a period. */
+  position: (period: number, mspId: string, txId: string, index: number) =>
+    k('position', pad(period, 8), mspId, txId, pad(index, 4)),
+  positionsPrefix: (period: number) => k('position', pad(period, 8)) + SEP,
+  clearing: (period: number) => k('clearing', pad(period, 8)),
+  confirmation: (period: number, transfer: number, side: 'payer' | 'payee') =>
+    k('confirm', pad(period, 8), pad(transfer, 4), side),
+  /** Audit records awaiting their place in the operator's chain, in (timestamp, txId) order. */
+  auditPending: (mspId: string, now: number, txId: string, index: number) =>
+    k('auditpending', mspId, pad(now, 12), txId, pad(index, 4)),
+  auditPendingPrefix: (mspId: string) => k('auditpending', mspId) + SEP,
+  auditRecord: (mspId: string, seq: number) => k('audit', mspId, pad(seq)),
+  auditRecordsPrefix: (mspId: string) => k('audit', mspId) + SEP,
+  auditHead: (mspId: string) => k('audithead', mspId),
+} as const;

@@ -1,0 +1,80 @@
+/**
+ * The exact texts that drivers and piles sign with SM2 (default user ID). One line per field, fixed order,
+ * prefixed by a domain tag and version so a signature for one purpose can never be replayed for another.
+ * Fields are validated identifiers or integers, so they cannot contain a newline.
+ */
+import { sm2Verify, sm3Hex } from '../crypto';
+import { fail } from './errors';
+
+export type SignedKind = 'AUTH' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM';
+
+function text(kind: SignedKind, fields: ReadonlyArray<string | number>): string {
+  for (const f of fields) if (String(f).includes('\n')) throw new Error('signed field contains a newline');
+  return [`EVPAY/${kind}/1`, ...fields.map(String)].join('\n');
+}
+
+export interface Authorization {
+  walletId: string;
+  pileId: string;
+  capFen: number;
+  nonce: string;
+  expiresAt: number;
+}
+export const authorizationText = (a: Authorization): string =>
+  text('AUTH', [a.walletId, a.pileId, a.capFen, a.nonce, a.expiresAt]);
+
+export type ReadingKind = 'START' | 'PROGRESS' | 'STOP';
+export interface MeterReading {
+  kind: ReadingKind;
+  sessionId: string;
+  pileId: string;
+  meterWh: number;
+  readAt: number;
+}
+export const readingText = (r: MeterReading): string =>
+  text('READING', [r.kind, r.sessionId, r.pileId, r.meterWh, r.readAt]);
+
+export interface BeanPurchase {
+  walletId: string;
+  issuer: string;
+  beans: number;
+  maxCostFen: number;
+  nonce: string;
+  expiresAt: number;
+}
+export const beanPurchaseText = (p: BeanPurchase): string =>
+  text('BEANS-BUY', [p.walletId, p.issuer, p.beans, p.maxCostFen, p.nonce, p.expiresAt]);
+
+export interface BeanTransfer {
+  fromWalletId: string;
+  toWalletId: string;
+  issuer: string;
+  beans: number;
+  nonce: string;
+  expiresAt: number;
+}
+export const beanTransferText = (t: BeanTransfer): string =>
+  text('BEANS-TRANSFER', [t.fromWalletId, t.toWalletId, t.issuer, t.beans, t.nonce, t.expiresAt]);
+
+export interface EnvelopeClaim {
+  envelopeId: string;
+  walletId: string;
+  expiresAt: number;
+}
+export const envelopeClaimText = (c: EnvelopeClaim): string =>
+  text('ENVELOPE-CLAIM', [c.envelopeId, c.walletId, c.expiresAt]);
+
+/** A wallet's id: SM3 of its uncompressed public key bytes, lowercase hex. */
+export function walletIdOf(publicKeyHex: string): string {
+  return sm3Hex(Buffer.from(publicKeyHex, 'hex'));
+}
+
+export function requireSignature(
+  publicKeyHex: string,
+  message: string,
+  signatureHex: string,
+  what: string,
+): void {
+  if (!sm2Verify(publicKeyHex, message, signatureHex))
+    fail('BAD_SIGNATURE', `${what}: SM2 signature does not verify`);
+}

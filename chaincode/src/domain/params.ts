@@ -1,0 +1,75 @@
+/**
+ * Consortium parameters: one versioned set, the same for every operator (the paper's "standardized
+ * contract template"). Changed only through governance; old versions stay readable.
+ */
+import { z } from 'zod';
+import type { StateStore } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { listJson } from './state';
+import { inForce } from './tariff';
+import { fenSchema, positiveCountSchema, positiveFenSchema } from './validate';
+
+export const paramsDraftSchema = z
+  .object({
+    /** Deposit each operator pays into the pool when it joins. */
+    marginFen: positiveFenSchema,
+    /** Reward paid from the pool per rewarded block (wired by the incentive layer). */
+    blockRewardFen: fenSchema,
+    /** Energy one electric bean is worth, at the unified price, at the issuer's piles. */
+    beanWh: z.number().int().min(1).max(1_000_000),
+    /** Reward fen that back one issued bean: issuance limit = floor(rewards / beanFaceValueFen). */
+    beanFaceValueFen: positiveFenSchema,
+    envelopeMaxBeans: positiveCountSchema,
+    envelopeMaxClaimants: z.number().int().min(1).max(10_000),
+    envelopeMaxTtlSec: z
+      .number()
+      .int()
+      .min(60)
+      .max(90 * 24 * 3600),
+    /** After this, the pile's operator may close a session with its last signed reading. */
+    sessionMaxOpenSec: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600),
+    /** Clearing period length and alignment (local midnight for a day). */
+    clearingPeriodSec: z
+      .number()
+      .int()
+      .min(60)
+      .max(31 * 24 * 3600),
+    clearingUtcOffsetMinutes: z.number().int().min(-720).max(840),
+    /** A period may be closed only this long after it ended, so late transactions still land in it. */
+    clearingGraceSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600),
+    /** Qualified majority of operators for governance: approvals >= ceil(members * num / den). */
+    approvalNumerator: z.number().int().min(1).max(100),
+    approvalDenominator: z.number().int().min(1).max(100),
+  })
+  .strict()
+  .refine(
+    (p) => p.approvalNumerator <= p.approvalDenominator && p.approvalNumerator * 2 > p.approvalDenominator,
+    {
+      message: 'approval threshold must be a majority and at most 100 %',
+      path: ['approvalNumerator'],
+    },
+  );
+export type ParamsDraft = z.infer<typeof paramsDraftSchema>;
+export interface Params extends ParamsDraft {
+  version: number;
+  effectiveFrom: number;
+}
+
+export async function paramVersions(store: StateStore): Promise<Params[]> {
+  return (await listJson<Params>(store, Keys.paramsPrefix())).map((e) => e.value);
+}
+
+export async function paramsAt(store: StateStore, t: number): Promise<Params> {
+  const p = inForce(await paramVersions(store), t);
+  if (!p) return fail('CONSORTIUM_NOT_INITIALIZED', 'no consortium parameters in force');
+  return p;
+}

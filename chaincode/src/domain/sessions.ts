@@ -1,0 +1,298 @@
+/**
+ * Charging sessions: a driver's signed authorization and the pile's signed start reading open a session
+ * and hold its cap on the wallet; the pile's signed stop reading settles it, exactly once:
+ *
+ *   price      = energy x unified tariff in force when the session started (tariff.ts)
+ *   beans      = the pile operator's beans in the wallet, applied first (beans.ts: redeemBeans)
+ *   wallet pays  min(price - bean value, hold); the hold is released; any excess over the cap is the
+ *                pile operator's loss (its pile should have stopped at the cap), recorded as uncollected
+ *   rebate     = the operator's rebate rule, from the pile's rebate float
+ *
+ * A session touches only its pile, its wallet and its own keys, so sessions at different piles and
+ * wallets never conflict at commit.
+ */
+import { z } from 'zod';
+import { appendAudit } from './audit';
+import { beanBalance, rebateFor, redeemBeans, setBeanBalance } from './beans';
+import { addPosition } from './clearing';
+import { getOperator } from './consortium';
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
+import { paramsAt } from './params';
+import { getOwnPile, pileIdSchema, type Pile } from './piles';
+import { exists, getJson, listJson, putJson, emit } from './state';
+import { inForce, priceSession, type Price, type Tariff } from './tariff';
+import { available, consumeNonce, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
+import { idSchema, parse, positiveFenSchema, signatureSchema, timestampSchema, whSchema } from './validate';
+
+/** A reading may be stamped at most this far ahead of the transaction time (pile clock skew). */
+export const MAX_CLOCK_SKEW_SEC = 300;
+
+const readingSchema = (kind: z.ZodType<MeterReading['kind']>) =>
+  z
+    .object({
+      kind,
+      sessionId: idSchema,
+      pileId: pileIdSchema,
+      meterWh: whSchema,
+      readAt: timestampSchema,
+      signature: signatureSchema,
+    })
+    .strict();
+
+const startSchema = z
+  .object({
+    authorization: z
+      .object({
+        walletId: walletIdSchema,
+        pileId: pileIdSchema,
+        capFen: positiveFenSchema,
+        nonce: nonceSchema,
+        expiresAt: timestampSchema,
+        signature: signatureSchema,
+      })
+      .strict(),
+    startReading: readingSchema(z.literal('START')),
+  })
+  .strict();
+const stopSchema = z.object({ stopReading: readingSchema(z.literal('STOP')) }).strict();
+const staleSchema = z
+  .object({ sessionId: idSchema, lastReading: readingSchema(z.enum(['PROGRESS', 'STOP'])).optional() })
+  .strict();
+
+export interface Session {
+  sessionId: string;
+  pileId: string;
+  operator: string;
+  walletId: string;
+  capFen: number;
+  tariffVersion: number;
+  beanWh: number;
+  startedAt: number;
+  start: { meterWh: number; readAt: number };
+  status: 'open' | 'settled';
+  stop?: { meterWh: number; readAt: number; kind: MeterReading['kind'] };
+  settlement?: Settlement;
+}
+export interface Settlement {
+  energyWh: number;
+  price: Price;
+  beansUsed: number;
+  beanValueFen: number;
+  chargedFen: number;
+  uncollectedFen: number;
+  rebateBeans: number;
+  settledAt: number;
+  closedAsStale: boolean;
+  period: number;
+}
+
+export async function getSession(ctx: TxContext, sessionId: string): Promise<Session> {
+  const s = await getJson<Session>(ctx.store, Keys.session(sessionId));
+  if (!s) return fail('SESSION_NOT_FOUND', `session ${sessionId} does not exist`, { sessionId });
+  return s;
+}
+
+async function tariffAt(ctx: TxContext, t: number): Promise<Tariff> {
+  const tariff = inForce(
+    (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value),
+    t,
+  );
+  if (!tariff) return fail('NO_TARIFF_IN_FORCE', 'no tariff is in force');
+  return tariff;
+}
+
+function checkReading(pile: Pile, r: MeterReading & { signature: string }, now: number): void {
+  if (r.pileId !== pile.pileId)
+    fail('READING_MISMATCH', `reading is for pile ${r.pileId}, not ${pile.pileId}`);
+  requireSignature(pile.publicKey, readingText(r), r.signature, `${r.kind} reading`);
+  if (r.readAt > now + MAX_CLOCK_SKEW_SEC)
+    fail('READING_OUT_OF_ORDER', 'reading is stamped in the future', { readAt: r.readAt });
+}
+
+export async function startSession(ctx: TxContext, input: unknown): Promise<Session> {
+  const req = parse(startSchema, input, 'start');
+  const { authorization: auth, startReading: reading } = req;
+  if (auth.pileId !== reading.pileId)
+    fail('READING_MISMATCH', 'authorization and start reading name different piles');
+  const pile = await getOwnPile(ctx, auth.pileId);
+  if (pile.status !== 'active') fail('PILE_NOT_ACTIVE', `pile ${pile.pileId} is ${pile.status}`);
+  if (pile.activeSession)
+    fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });
+  const wallet = await getWallet(ctx, auth.walletId);
+  requireSignature(wallet.publicKey, authorizationText(auth), auth.signature, 'authorization');
+  if (auth.expiresAt < ctx.now)
+    fail('AUTHORIZATION_EXPIRED', 'the driver authorization has expired', { expiresAt: auth.expiresAt });
+  checkReading(pile, reading, ctx.now);
+  if (reading.meterWh < pile.lastMeterWh)
+    fail(
+      'METER_WENT_BACKWARDS',
+      `meter ${reading.meterWh} Wh is below the pile's last reading ${pile.lastMeterWh} Wh`,
+    );
+  if (reading.readAt < pile.lastReadingAt)
+    fail('READING_OUT_OF_ORDER', "start reading is older than the pile's last reading");
+  if (await exists(ctx.store, Keys.session(reading.sessionId)))
+    fail('SESSION_EXISTS', `session ${reading.sessionId} already exists`);
+  if (available(wallet) < auth.capFen)
+    fail('INSUFFICIENT_FUNDS', `wallet has ${available(wallet)} fen available, cap is ${auth.capFen}`, {
+      available: available(wallet),
+    });
+  await consumeNonce(ctx, wallet.walletId, auth.nonce);
+  const tariff = await tariffAt(ctx, ctx.now);
+  const params = await paramsAt(ctx.store, ctx.now);
+  const session: Session = {
+    sessionId: reading.sessionId,
+    pileId: pile.pileId,
+    operator: pile.operator,
+    walletId: wallet.walletId,
+    capFen: auth.capFen,
+    tariffVersion: tariff.version,
+    beanWh: params.beanWh,
+    startedAt: ctx.now,
+    start: { meterWh: reading.meterWh, readAt: reading.readAt },
+    status: 'open',
+  };
+  await putJson(ctx.store, Keys.session(session.sessionId), session);
+  await putWallet(ctx, { ...wallet, heldFen: wallet.heldFen + auth.capFen });
+  await putJson(ctx.store, Keys.pile(pile.pileId), {
+    ...pile,
+    activeSession: session.sessionId,
+    lastMeterWh: reading.meterWh,
+    lastReadingAt: reading.readAt,
+  } satisfies Pile);
+  await appendAudit(ctx, pile.operator, 'SessionStarted', {
+    sessionId: session.sessionId,
+    pileId: pile.pileId,
+    walletId: wallet.walletId,
+    capFen: auth.capFen,
+  });
+  emit(ctx, 'SessionStarted', {
+    sessionId: session.sessionId,
+    pileId: pile.pileId,
+    walletId: wallet.walletId,
+  });
+  return session;
+}
+
+export async function stopSession(ctx: TxContext, input: unknown): Promise<Session> {
+  const { stopReading } = parse(stopSchema, input, 'stop');
+  return settle(ctx, stopReading.sessionId, stopReading, false);
+}
+
+/** The pile's operator closes a session left open past the limit, with its last signed reading if any. */
+export async function closeStaleSession(ctx: TxContext, input: unknown): Promise<Session> {
+  const req = parse(staleSchema, input, 'close');
+  return settle(ctx, req.sessionId, req.lastReading, true);
+}
+
+async function settle(
+  ctx: TxContext,
+  sessionId: string,
+  reading: (MeterReading & { signature: string }) | undefined,
+  stale: boolean,
+): Promise<Session> {
+  const session = await getSession(ctx, sessionId);
+  const pile = await getOwnPile(ctx, session.pileId);
+  if (session.status !== 'open')
+    fail('SESSION_ALREADY_SETTLED', `session ${sessionId} is already settled`, { sessionId });
+  const params = await paramsAt(ctx.store, ctx.now);
+  if (stale && ctx.now < session.startedAt + params.sessionMaxOpenSec)
+    fail(
+      'SESSION_NOT_STALE',
+      `session ${sessionId} may be closed from ${session.startedAt + params.sessionMaxOpenSec}`,
+    );
+  let stop = {
+    meterWh: session.start.meterWh,
+    readAt: session.start.readAt,
+    kind: 'STOP' as MeterReading['kind'],
+  };
+  if (reading) {
+    if (reading.sessionId !== sessionId)
+      fail('READING_MISMATCH', `reading is for session ${reading.sessionId}`);
+    checkReading(pile, reading, ctx.now);
+    if (reading.meterWh < session.start.meterWh)
+      fail(
+        'METER_WENT_BACKWARDS',
+        `stop meter ${reading.meterWh} Wh is below start ${session.start.meterWh} Wh`,
+      );
+    if (reading.readAt < session.start.readAt)
+      fail('READING_OUT_OF_ORDER', 'stop reading is older than the start reading');
+    stop = { meterWh: reading.meterWh, readAt: reading.readAt, kind: reading.kind };
+  }
+  const energyWh = stop.meterWh - session.start.meterWh;
+  const tariff = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix()))
+    .map((e) => e.value)
+    .find((t) => t.version === session.tariffVersion);
+  if (!tariff) return fail('NO_TARIFF_IN_FORCE', `tariff version ${session.tariffVersion} is missing`);
+  const price = priceSession(tariff, energyWh, session.start.readAt, stop.readAt);
+
+  const wallet = await getWallet(ctx, session.walletId);
+  const beansHeld = await beanBalance(ctx, wallet.walletId, pile.operator);
+  const redemption = redeemBeans(energyWh, price.totalFen, beansHeld, session.beanWh);
+  const cashDue = price.totalFen - redemption.beanValueFen;
+  const chargedFen = Math.min(cashDue, session.capFen);
+  const operator = await getOperator(ctx, pile.operator);
+  const rebateBeans = rebateFor(energyWh, operator.rebateWhPerBean, pile.rebateFloat);
+
+  await putWallet(ctx, {
+    ...wallet,
+    balanceFen: wallet.balanceFen - chargedFen,
+    heldFen: wallet.heldFen - session.capFen,
+  });
+  if (redemption.beansUsed > 0 || rebateBeans > 0)
+    await setBeanBalance(ctx, wallet.walletId, pile.operator, beansHeld - redemption.beansUsed + rebateBeans);
+  await putJson(ctx.store, Keys.pile(pile.pileId), {
+    ...pile,
+    activeSession: undefined,
+    lastMeterWh: Math.max(pile.lastMeterWh, stop.meterWh),
+    lastReadingAt: Math.max(pile.lastReadingAt, stop.readAt),
+    rebateFloat: pile.rebateFloat - rebateBeans,
+  } satisfies Pile);
+  const period = await addPosition(ctx, pile.operator, {
+    energyRevenueFen: chargedFen,
+    beansRedeemed: redemption.beansUsed,
+    beansRedeemedValueFen: redemption.beanValueFen,
+  });
+  const settlement: Settlement = {
+    energyWh,
+    price,
+    beansUsed: redemption.beansUsed,
+    beanValueFen: redemption.beanValueFen,
+    chargedFen,
+    uncollectedFen: cashDue - chargedFen,
+    rebateBeans,
+    settledAt: ctx.now,
+    closedAsStale: stale,
+    period,
+  };
+  const settled: Session = { ...session, status: 'settled', stop, settlement };
+  await putJson(ctx.store, Keys.session(sessionId), settled);
+  await appendAudit(ctx, pile.operator, 'SessionSettled', {
+    sessionId,
+    pileId: pile.pileId,
+    walletId: wallet.walletId,
+    energyWh,
+    totalFen: price.totalFen,
+    chargedFen,
+    beansUsed: redemption.beansUsed,
+    rebateBeans,
+  });
+  emit(ctx, 'SessionSettled', {
+    sessionId,
+    pileId: pile.pileId,
+    walletId: wallet.walletId,
+    energyWh,
+    chargedFen,
+    beansUsed: redemption.beansUsed,
+  });
+  if (rebateBeans > 0)
+    emit(ctx, 'BeansCredited', {
+      walletId: wallet.walletId,
+      issuer: pile.operator,
+      beans: rebateBeans,
+      reason: 'rebate',
+    });
+  return settled;
+}

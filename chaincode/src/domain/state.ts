@@ -1,0 +1,40 @@
+/** Typed JSON access to the world state. Values are canonical JSON so every peer writes the same bytes. */
+import { canonicalJson } from './canonical';
+import type { StateStore, TxContext } from './context';
+import { prefixRange } from './keys';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export async function getJson<T>(store: StateStore, key: string): Promise<T | undefined> {
+  const raw = await store.get(key);
+  if (raw === undefined || raw.length === 0) return undefined;
+  return JSON.parse(dec.decode(raw)) as T;
+}
+
+export async function putJson(store: StateStore, key: string, value: unknown): Promise<void> {
+  await store.put(key, enc.encode(canonicalJson(value)));
+}
+
+export async function exists(store: StateStore, key: string): Promise<boolean> {
+  const raw = await store.get(key);
+  return raw !== undefined && raw.length > 0;
+}
+
+export async function listJson<T>(
+  store: StateStore,
+  prefix: string,
+  limit = Number.MAX_SAFE_INTEGER,
+): Promise<Array<{ key: string; value: T }>> {
+  const [start, end] = prefixRange(prefix);
+  const out: Array<{ key: string; value: T }> = [];
+  for await (const kv of store.range(start, end)) {
+    out.push({ key: kv.key, value: JSON.parse(dec.decode(kv.value)) as T });
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+export function emit(ctx: TxContext, name: string, payload: Record<string, unknown>): void {
+  ctx.events.push({ name, payload });
+}

@@ -1,0 +1,108 @@
+/**
+ * Driver wallets, keyed by the driver's SM2 public key (id = SM3 of the key). Money enters by a top-up
+ * recorded by the operator that received the cash; it leaves only with the driver's signature
+ * (a session authorization or a bean purchase). Holds reserve a session's cap, so concurrent sessions
+ * cannot spend the same money: they all update this one wallet key, and Fabric's MVCC lets one win.
+ */
+import { z } from 'zod';
+import { isValidSm2PublicKey } from '../crypto';
+import { appendAudit } from './audit';
+import { addPosition } from './clearing';
+import { requireOperator } from './consortium';
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { walletIdOf } from './messages';
+import { exists, getJson, putJson, emit } from './state';
+import { hexSchema, idSchema, parse, positiveFenSchema, publicKeySchema } from './validate';
+
+export interface Wallet {
+  walletId: string;
+  publicKey: string;
+  balanceFen: number;
+  heldFen: number;
+  openedAt: number;
+  openedBy: string;
+}
+
+export const walletIdSchema = hexSchema(64);
+
+export const available = (w: Wallet): number => w.balanceFen - w.heldFen;
+
+export async function getWallet(ctx: TxContext, walletId: string): Promise<Wallet> {
+  const w = await getJson<Wallet>(ctx.store, Keys.wallet(walletId));
+  if (!w) return fail('WALLET_NOT_FOUND', `wallet ${walletId} does not exist`, { walletId });
+  return w;
+}
+
+export async function putWallet(ctx: TxContext, w: Wallet): Promise<void> {
+  await putJson(ctx.store, Keys.wallet(w.walletId), w);
+}
+
+const openSchema = z.object({ publicKey: publicKeySchema }).strict();
+
+/** Any operator may open a wallet for a driver's key: it cannot be spent without that key. */
+export async function openWallet(ctx: TxContext, input: unknown): Promise<Wallet> {
+  const op = await requireOperator(ctx);
+  const req = parse(openSchema, input, 'wallet');
+  if (!isValidSm2PublicKey(req.publicKey))
+    fail('INVALID_ARGUMENT', 'publicKey is not a point on the SM2 curve');
+  const walletId = walletIdOf(req.publicKey);
+  if (await exists(ctx.store, Keys.wallet(walletId)))
+    fail('WALLET_EXISTS', `wallet ${walletId} already exists`, { walletId });
+  const w: Wallet = {
+    walletId,
+    publicKey: req.publicKey,
+    balanceFen: 0,
+    heldFen: 0,
+    openedAt: ctx.now,
+    openedBy: op.mspId,
+  };
+  await putWallet(ctx, w);
+  emit(ctx, 'WalletOpened', { walletId });
+  return w;
+}
+
+const topUpSchema = z
+  .object({ walletId: walletIdSchema, amountFen: positiveFenSchema, reference: idSchema })
+  .strict();
+
+/**
+ * The calling operator received `amountFen` in cash for this wallet. `reference` is the operator's own
+ * payment reference: the same reference twice is a replay and is refused.
+ */
+export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
+  const op = await requireOperator(ctx);
+  const req = parse(topUpSchema, input, 'top-up');
+  const refKey = Keys.topUp(op.mspId, req.reference);
+  if (await exists(ctx.store, refKey))
+    fail('TOPUP_REPLAYED', `top-up ${req.reference} was already recorded`, { reference: req.reference });
+  const w = await getWallet(ctx, req.walletId);
+  const updated: Wallet = { ...w, balanceFen: w.balanceFen + req.amountFen };
+  await putWallet(ctx, updated);
+  await putJson(ctx.store, refKey, {
+    walletId: w.walletId,
+    amountFen: req.amountFen,
+    at: ctx.now,
+    txId: ctx.txId,
+  });
+  const period = await addPosition(ctx, op.mspId, { topUpCashFen: req.amountFen });
+  await appendAudit(ctx, op.mspId, 'TopUp', {
+    walletId: w.walletId,
+    amountFen: req.amountFen,
+    reference: req.reference,
+    period,
+  });
+  emit(ctx, 'WalletToppedUp', { walletId: w.walletId, amountFen: req.amountFen, operator: op.mspId });
+  return updated;
+}
+
+/** Marks a driver-signed nonce used; a nonce is accepted once per wallet, ever. */
+export async function consumeNonce(ctx: TxContext, walletId: string, nonce: string): Promise<void> {
+  const key = Keys.nonce(walletId, nonce);
+  if (await exists(ctx.store, key))
+    fail('NONCE_REUSED', `nonce ${nonce} was already used by this wallet`, { nonce });
+  await putJson(ctx.store, key, { txId: ctx.txId, at: ctx.now });
+}
+
+export const nonceSchema = idSchema;

@@ -1,0 +1,119 @@
+/** Actors and signed messages for domain tests: operators, an auditor, drivers and piles with real SM2 keys. */
+import { sm2GenerateKeyPair, sm2Sign, type Sm2KeyPair } from '../../src/crypto';
+import type { Caller } from '../../src/domain/context';
+import { initConsortium, payMargin } from '../../src/domain/consortium';
+import {
+  authorizationText,
+  beanPurchaseText,
+  beanTransferText,
+  envelopeClaimText,
+  readingText,
+  walletIdOf,
+  type ReadingKind,
+} from '../../src/domain/messages';
+import type { ParamsDraft } from '../../src/domain/params';
+import type { TariffDraft } from '../../src/domain/tariff';
+import type { MemoryLedger } from './ledger';
+
+export const OPS = {
+  A: { mspId: 'AlphaMSP', name: 'Alpha Charge' },
+  B: { mspId: 'BetaMSP', name: 'Beta Power' },
+  C: { mspId: 'CetusMSP', name: 'Cetus Energy' },
+  D: { mspId: 'DeltaMSP', name: 'Delta Grid' },
+} as const;
+export const AUDITOR_MSP = 'AuditorMSP';
+
+export const admin = (mspId: string): Caller => ({
+  mspId,
+  role: 'admin',
+  id: `x509::/OU=admin/CN=Admin@${mspId}`,
+});
+export const client = (mspId: string): Caller => ({
+  mspId,
+  role: 'client',
+  id: `x509::/OU=client/CN=gateway@${mspId}`,
+});
+export const auditor: Caller = client(AUDITOR_MSP);
+
+export const PARAMS: ParamsDraft = {
+  marginFen: 1_000_000,
+  blockRewardFen: 100,
+  beanWh: 1000,
+  beanFaceValueFen: 100,
+  envelopeMaxBeans: 10_000,
+  envelopeMaxClaimants: 100,
+  envelopeMaxTtlSec: 7 * 24 * 3600,
+  sessionMaxOpenSec: 12 * 3600,
+  clearingPeriodSec: 24 * 3600,
+  clearingUtcOffsetMinutes: 480,
+  clearingGraceSec: 600,
+  approvalNumerator: 2,
+  approvalDenominator: 3,
+};
+
+/** China Standard Time; a typical peak/flat/valley day. */
+export const TARIFF: TariffDraft = {
+  utcOffsetMinutes: 480,
+  periods: [
+    { startMinute: 0, kind: 'valley' },
+    { startMinute: 8 * 60, kind: 'flat' },
+    { startMinute: 10 * 60, kind: 'peak' },
+    { startMinute: 15 * 60, kind: 'flat' },
+    { startMinute: 18 * 60, kind: 'peak' },
+    { startMinute: 21 * 60, kind: 'flat' },
+    { startMinute: 23 * 60, kind: 'valley' },
+  ],
+  prices: {
+    peak: { energyFenPerKwh: 110, serviceFenPerKwh: 80 },
+    flat: { energyFenPerKwh: 70, serviceFenPerKwh: 80 },
+    valley: { energyFenPerKwh: 30, serviceFenPerKwh: 80 },
+  },
+};
+
+export async function bootstrap(ledger: MemoryLedger, ops = Object.values(OPS)): Promise<void> {
+  await ledger.submit(admin(OPS.A.mspId), (ctx) =>
+    initConsortium(ctx, { operators: ops, auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF }),
+  );
+  for (const op of ops) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+}
+
+let nonceSeq = 0;
+export class Driver {
+  readonly keys: Sm2KeyPair = sm2GenerateKeyPair();
+  readonly walletId = walletIdOf(this.keys.publicKeyHex);
+
+  authorize(pileId: string, capFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
+    const a = { walletId: this.walletId, pileId, capFen, nonce, expiresAt };
+    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(a)) };
+  }
+  buy(issuer: string, beans: number, maxCostFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
+    const p = { walletId: this.walletId, issuer, beans, maxCostFen, nonce, expiresAt };
+    return { ...p, signature: sm2Sign(this.keys.privateKeyHex, beanPurchaseText(p)) };
+  }
+  transfer(to: string, issuer: string, beans: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
+    const t = { fromWalletId: this.walletId, toWalletId: to, issuer, beans, nonce, expiresAt };
+    return { ...t, signature: sm2Sign(this.keys.privateKeyHex, beanTransferText(t)) };
+  }
+  claim(envelopeId: string, expiresAt: number) {
+    const c = { envelopeId, walletId: this.walletId, expiresAt };
+    return { ...c, signature: sm2Sign(this.keys.privateKeyHex, envelopeClaimText(c)) };
+  }
+}
+
+export class PileDevice {
+  readonly keys: Sm2KeyPair = sm2GenerateKeyPair();
+  constructor(readonly pileId: string) {}
+  get localId(): string {
+    return this.pileId.slice(this.pileId.indexOf('.') + 1);
+  }
+  reading(
+    kind: ReadingKind,
+    sessionId: string,
+    meterWh: number,
+    readAt: number,
+    signWith: Sm2KeyPair = this.keys,
+  ) {
+    const r = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
+    return { ...r, signature: sm2Sign(signWith.privateKeyHex, readingText(r)) };
+  }
+}
