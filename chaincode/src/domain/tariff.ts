@@ -6,7 +6,8 @@
  *
  * PRICING RULE (the only place it is written):
  *   1. The session's energy is spread over its duration in proportion to the seconds spent in each
- *      period kind (meter readings exist only at start and stop), in whole Wh, parts summing exactly.
+ *      period kind (meter readings exist only at start and stop), in whole Wh, parts summing exactly;
+ *      a leftover Wh goes to the larger fraction, and on a tie to valley, then flat, then peak.
  *   2. amount = round_half_up( sum over kinds of Wh_k * (energy_k + service_k) / 1000 ) fen: one rounding.
  *   3. The energy part is round_half_up(sum Wh_k * energy_k / 1000); the service part is the rest.
  */
@@ -15,7 +16,8 @@ import { fail } from './errors';
 import { divRoundHalfUp, splitProportional } from './money';
 import { fenSchema, parse, timestampSchema } from './validate';
 
-export const PERIOD_KINDS = ['peak', 'flat', 'valley'] as const;
+/** In this order remainders of the energy split are handed out: a tie favours the driver (valley first). */
+export const PERIOD_KINDS = ['valley', 'flat', 'peak'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
 
 const priceSchema = z.object({ energyFenPerKwh: fenSchema, serviceFenPerKwh: fenSchema }).strict();

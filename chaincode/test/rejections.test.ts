@@ -1,0 +1,354 @@
+/** Every rejection of the session and wallet rules, each with its stable error code; nothing is written. */
+import { startSession, stopSession, closeStaleSession } from '../src/domain/sessions';
+import { registerPile, setPileStatus } from '../src/domain/piles';
+import { getWallet, openWallet, topUp } from '../src/domain/wallets';
+import { buyBeans, transferBeans } from '../src/domain/beans';
+import { propose, vote, enact } from '../src/domain/governance';
+import { MemoryLedger } from './support/ledger';
+import { admin, bootstrap, client, Driver, OPS, PARAMS, PileDevice, TARIFF } from './support/fixtures';
+
+const A = OPS.A.mspId;
+const B = OPS.B.mspId;
+
+async function world() {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const driver = new Driver();
+  const p1 = new PileDevice(`${A}.P1`);
+  const p2 = new PileDevice(`${A}.P2`);
+  for (const p of [p1, p2])
+    await ledger.submit(client(A), (ctx) =>
+      registerPile(ctx, { localId: p.localId, publicKey: p.keys.publicKeyHex }),
+    );
+  await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: driver.keys.publicKeyHex }));
+  await ledger.submit(client(A), (ctx) =>
+    topUp(ctx, { walletId: driver.walletId, amountFen: 5_000, reference: 'r1' }),
+  );
+  return { ledger, driver, p1, p2, t: ledger.now };
+}
+
+describe('session rejections', () => {
+  test('replayed start and replayed stop are refused; the session settles exactly once', async () => {
+    const { ledger, driver, p1, t } = await world();
+    const start = {
+      authorization: driver.authorize(p1.pileId, 1_000, t + 600),
+      startReading: p1.reading('START', 's1', 0, t),
+    };
+    await ledger.submit(client(A), (ctx) => startSession(ctx, start));
+    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, start))).rejects.toMatchObject({
+      code: 'PILE_BUSY',
+    });
+    const stop = { stopReading: p1.reading('STOP', 's1', 2_000, t + 300) };
+    await ledger.submit(client(A), (ctx) => stopSession(ctx, stop));
+    await expect(ledger.submit(client(A), (ctx) => stopSession(ctx, stop))).rejects.toMatchObject({
+      code: 'SESSION_ALREADY_SETTLED',
+    });
+    // The same start once the pile is free again: the session id (and nonce) are spent.
+    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, start))).rejects.toMatchObject({
+      code: 'METER_WENT_BACKWARDS',
+    });
+    const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
+    expect(w).toMatchObject({ balanceFen: 5_000 - 300, heldFen: 0 });
+  });
+
+  test('a nonce is never accepted twice, even for a new session', async () => {
+    const { ledger, driver, p1, p2, t } = await world();
+    const auth = driver.authorize(p1.pileId, 1_000, t + 600, 'fixed-nonce');
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, { authorization: auth, startReading: p1.reading('START', 's1', 0, t) }),
+    );
+    await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 0, t + 1) }),
+    );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, { authorization: auth, startReading: p1.reading('START', 's2', 0, t + 2) }),
+      ),
+    ).rejects.toMatchObject({ code: 'NONCE_REUSED' });
+    // A signature for pile 1 cannot start pile 2.
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: { ...auth, pileId: p2.pileId },
+          startReading: p2.reading('START', 's3', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+  });
+
+  test('altered, foreign-signed, backwards and late readings are refused', async () => {
+    const { ledger, driver, p1, p2, t } = await world();
+    const auth = () => driver.authorize(p1.pileId, 1_000, t + 600);
+    const altered = { ...p1.reading('START', 's1', 0, t), meterWh: 5 };
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, { authorization: auth(), startReading: altered })),
+    ).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    const foreign = p1.reading('START', 's1', 0, t, p2.keys);
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, { authorization: auth(), startReading: foreign })),
+    ).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, { authorization: auth(), startReading: p1.reading('START', 's1', 1_000, t) }),
+    );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 999, t + 60) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'METER_WENT_BACKWARDS',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 1_500, t - 60) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'READING_OUT_OF_ORDER',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: p2.reading('STOP', 's1', 1_500, t + 60) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'READING_MISMATCH',
+    });
+  });
+
+  test('an expired authorization, another operator, a suspended pile and an overspend are refused', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 1_000, t - 1),
+          startReading: p1.reading('START', 's1', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'AUTHORIZATION_EXPIRED' });
+    await expect(
+      ledger.submit(client(B), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 1_000, t + 60),
+          startReading: p1.reading('START', 's1', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR' });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 5_001, t + 60),
+          startReading: p1.reading('START', 's1', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
+    await expect(
+      ledger.submit(client(B), (ctx) => setPileStatus(ctx, { pileId: p1.pileId, status: 'suspended' })),
+    ).rejects.toMatchObject({
+      code: 'NOT_PILE_OPERATOR',
+    });
+    await ledger.submit(client(A), (ctx) => setPileStatus(ctx, { pileId: p1.pileId, status: 'suspended' }));
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 1_000, t + 60),
+          startReading: p1.reading('START', 's1', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'PILE_NOT_ACTIVE' });
+  });
+
+  test('two sessions racing for the same money: one commits, the other is invalidated (MVCC)', async () => {
+    const { ledger, driver, p1, p2, t } = await world();
+    const sims = await Promise.all(
+      [p1, p2].map((p, i) =>
+        ledger.simulate(client(A), (ctx) =>
+          startSession(ctx, {
+            authorization: driver.authorize(p.pileId, 4_000, t + 600),
+            startReading: p.reading('START', `race${i}`, 0, t),
+          }),
+        ),
+      ),
+    );
+    expect(sims.every((s) => s.ok)).toBe(true); // each alone would fit in the wallet
+    expect(ledger.commitBlock(sims)).toEqual(['VALID', 'MVCC_READ_CONFLICT']);
+    expect((await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId))).heldFen).toBe(4_000);
+  });
+
+  test('a stale session is closed by its operator only after the limit, with the last signed reading', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 2_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    const last = p1.reading('PROGRESS', 's1', 4_000, t + 1800);
+    await expect(
+      ledger.submit(
+        client(A),
+        (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+        t + 3600,
+      ),
+    ).rejects.toMatchObject({
+      code: 'SESSION_NOT_STALE',
+    });
+    const later = t + PARAMS.sessionMaxOpenSec;
+    await expect(
+      ledger.submit(
+        client(B),
+        (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+        later,
+      ),
+    ).rejects.toMatchObject({
+      code: 'NOT_PILE_OPERATOR',
+    });
+    const s = await ledger.submit(
+      client(A),
+      (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+      later,
+    );
+    expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600, closedAsStale: true });
+  });
+
+  test('bad input gets INVALID_ARGUMENT naming the field, and unknown fields are refused', async () => {
+    const { ledger, driver, p1, t } = await world();
+    const good = {
+      authorization: driver.authorize(p1.pileId, 1_000, t + 600),
+      startReading: p1.reading('START', 's1', 0, t),
+    };
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, { ...good, extra: 1 })),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, { ...good, authorization: { ...good.authorization, capFen: 10.5 } }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'authorization.capFen' } });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        topUp(ctx, { walletId: driver.walletId, amountFen: -1, reference: 'neg' }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        registerPile(ctx, { localId: 'bad/id', publicKey: p1.keys.publicKeyHex }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        registerPile(ctx, { localId: 'P9', publicKey: '04' + 'ab'.repeat(64) }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('bean sale and transfer by signature', () => {
+  test('a driver buys beans at the posted price within its signed maximum and gives some away', async () => {
+    const { ledger, driver, t } = await world();
+    const { creditReward, issueBeans } = await import('../src/domain/beans');
+    const { setOperatorPolicy } = await import('../src/domain/consortium');
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'b1', 10_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 100 }));
+    const purchase = driver.buy(A, 10, 900, t + 60);
+    await expect(ledger.submit(client(A), (ctx) => buyBeans(ctx, purchase))).rejects.toMatchObject({
+      code: 'BEANS_NOT_ON_SALE',
+    });
+    await ledger.submit(admin(A), (ctx) =>
+      setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 95 }),
+    );
+    await expect(ledger.submit(client(A), (ctx) => buyBeans(ctx, purchase))).rejects.toMatchObject({
+      code: 'AMOUNT_OUT_OF_RANGE',
+    });
+    const ok = driver.buy(A, 10, 950, t + 60);
+    expect(await ledger.submit(client(A), (ctx) => buyBeans(ctx, ok))).toEqual({ beans: 10, costFen: 950 });
+    await expect(ledger.submit(client(A), (ctx) => buyBeans(ctx, ok))).rejects.toMatchObject({
+      code: 'NONCE_REUSED',
+    });
+    const friend = new Driver();
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: friend.keys.publicKeyHex }));
+    expect(
+      await ledger.submit(client(B), (ctx) =>
+        transferBeans(ctx, driver.transfer(friend.walletId, A, 4, t + 60)),
+      ),
+    ).toEqual({ from: 6, to: 4 });
+    await expect(
+      ledger.submit(client(B), (ctx) => transferBeans(ctx, driver.transfer(friend.walletId, A, 7, t + 60))),
+    ).rejects.toMatchObject({
+      code: 'INSUFFICIENT_BEANS',
+    });
+    // The friend cannot move the driver's beans with its own key.
+    const forged = {
+      ...friend.transfer(driver.walletId, A, 1, t + 60),
+      fromWalletId: driver.walletId,
+      toWalletId: friend.walletId,
+    };
+    await expect(ledger.submit(client(B), (ctx) => transferBeans(ctx, forged))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+  });
+});
+
+describe('governance', () => {
+  test('a tariff change needs a qualified majority of admins and applies only to sessions started after it', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 3_000, t + 600),
+        startReading: p1.reading('START', 'old', 0, t),
+      }),
+    );
+    const dearer = {
+      ...TARIFF,
+      prices: { ...TARIFF.prices, flat: { energyFenPerKwh: 170, serviceFenPerKwh: 80 } },
+    };
+    const proposal = {
+      proposalId: 'tariff-2',
+      change: { kind: 'TARIFF', tariff: dearer },
+      effectiveFrom: t + 10,
+      votingEndsAt: t + 3600,
+    };
+    await expect(ledger.submit(client(A), (ctx) => propose(ctx, proposal))).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await ledger.submit(admin(A), (ctx) => propose(ctx, proposal));
+    await ledger.submit(admin(A), (ctx) => vote(ctx, { proposalId: 'tariff-2', approve: true }));
+    await expect(
+      ledger.submit(admin(A), (ctx) => vote(ctx, { proposalId: 'tariff-2', approve: true })),
+    ).rejects.toMatchObject({ code: 'ALREADY_VOTED' });
+    await ledger.submit(admin(B), (ctx) => vote(ctx, { proposalId: 'tariff-2', approve: true }));
+    await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'tariff-2'))).rejects.toMatchObject({
+      code: 'QUORUM_NOT_REACHED',
+    });
+    await ledger.submit(admin(OPS.C.mspId), (ctx) => vote(ctx, { proposalId: 'tariff-2', approve: true }));
+    const enacted = await ledger.submit(client(A), (ctx) => enact(ctx, 'tariff-2'));
+    expect(enacted).toMatchObject({ status: 'enacted', enactedVersion: 2 });
+    const old = await ledger.submit(
+      client(A),
+      (ctx) => stopSession(ctx, { stopReading: p1.reading('STOP', 'old', 10_000, t + 60) }),
+      t + 60,
+    );
+    expect(old.settlement?.chargedFen).toBe(1_500); // version 1 price, fixed at start
+    await ledger.submit(
+      client(A),
+      (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 3_000, t + 600),
+          startReading: p1.reading('START', 'new', 10_000, t + 70),
+        }),
+      t + 70,
+    );
+    const fresh = await ledger.submit(
+      client(A),
+      (ctx) => stopSession(ctx, { stopReading: p1.reading('STOP', 'new', 20_000, t + 120) }),
+      t + 120,
+    );
+    expect(fresh.settlement?.chargedFen).toBe(2_500);
+    expect(fresh.tariffVersion).toBe(2);
+  });
+});

@@ -1,0 +1,124 @@
+/** Fast, direct tests of the written-once rules: rounding, splits, tariff periods and pricing, beans, quorum. */
+import { divRoundHalfUp, mulDivRoundHalfUp, splitEqual, splitProportional } from '../src/domain/money';
+import { periodAt, priceSession, secondsByKind, inForce } from '../src/domain/tariff';
+import { issuanceLimit, rebateFor, redeemBeans } from '../src/domain/beans';
+import { randomSplit } from '../src/domain/envelopes';
+import { planTransfers, POOL } from '../src/domain/clearing';
+import { requiredApprovals } from '../src/domain/governance';
+import { canonicalJson } from '../src/domain/canonical';
+import { TARIFF } from './support/fixtures';
+
+const LOCAL_MIDNIGHT = 1_767_196_800; // 2026-01-01T00:00+08:00
+
+describe('rounding (money.ts)', () => {
+  test('half up, once', () => {
+    expect(mulDivRoundHalfUp(1, 1, 2)).toBe(1); // 0.5 -> 1
+    expect(mulDivRoundHalfUp(1, 1, 3)).toBe(0); // 0.33 -> 0
+    expect(mulDivRoundHalfUp(2, 1, 3)).toBe(1); // 0.67 -> 1
+    expect(divRoundHalfUp(1499n, 1000n)).toBe(1);
+    expect(divRoundHalfUp(1500n, 1000n)).toBe(2);
+    expect(mulDivRoundHalfUp(9_007_199_254_740, 1000, 1000)).toBe(9_007_199_254_740); // no float drift near 2^53
+  });
+  test('splits always sum exactly and are deterministic', () => {
+    for (const [total, w] of [
+      [10, [1, 1, 1]],
+      [7, [0, 5, 2]],
+      [1, [1, 1]],
+      [1_000_003, [3, 7, 11, 13]],
+    ] as const) {
+      const parts = splitProportional(total, [...w]);
+      expect(parts.reduce((a, b) => a + b, 0)).toBe(total);
+      expect(splitProportional(total, [...w])).toEqual(parts);
+    }
+    expect(splitProportional(10, [1, 1, 1])).toEqual([4, 3, 3]);
+    expect(splitEqual(10, 3)).toEqual([4, 3, 3]);
+    expect(splitProportional(5, [0, 0])).toEqual([3, 2]);
+  });
+});
+
+describe('tariff (tariff.ts)', () => {
+  test('periods by local time of day, across midnight', () => {
+    expect(periodAt(TARIFF, LOCAL_MIDNIGHT)).toBe('valley');
+    expect(periodAt(TARIFF, LOCAL_MIDNIGHT + 8 * 3600)).toBe('flat');
+    expect(periodAt(TARIFF, LOCAL_MIDNIGHT + 10 * 3600 - 1)).toBe('flat');
+    expect(periodAt(TARIFF, LOCAL_MIDNIGHT + 10 * 3600)).toBe('peak');
+    expect(periodAt(TARIFF, LOCAL_MIDNIGHT + 23 * 3600 + 59 * 60)).toBe('valley');
+    // 22:00 to 01:00: one hour flat, two hours valley.
+    expect(secondsByKind(TARIFF, LOCAL_MIDNIGHT + 22 * 3600, LOCAL_MIDNIGHT + 25 * 3600)).toEqual({
+      peak: 0,
+      flat: 3600,
+      valley: 7200,
+    });
+  });
+  test('energy is spread by time across periods, priced, and rounded once', () => {
+    // 09:30-10:30: half flat (150), half peak (190); 3001 Wh -> 1501 flat + 1500 peak (equal remainders: the tie goes to flat, cheaper than peak)
+    const p = priceSession(TARIFF, 3001, LOCAL_MIDNIGHT + 9.5 * 3600, LOCAL_MIDNIGHT + 10.5 * 3600);
+    expect(p.whByKind).toEqual({ peak: 1500, flat: 1501, valley: 0 });
+    // (1500*190 + 1501*150) / 1000 = 510.15 -> 510
+    expect(p.totalFen).toBe(510);
+    // energy part (1500*110 + 1501*70)/1000 = 270.07 -> 270; the service part is the rest
+    expect([p.energyFen, p.serviceFen]).toEqual([270, 240]);
+    expect(priceSession(TARIFF, 0, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 60).totalFen).toBe(0);
+    expect(
+      priceSession(TARIFF, 1000, LOCAL_MIDNIGHT + 12 * 3600, LOCAL_MIDNIGHT + 12 * 3600).whByKind.peak,
+    ).toBe(1000);
+  });
+  test('the version in force is the newest effective one', () => {
+    const v = [
+      { version: 1, effectiveFrom: 100 },
+      { version: 2, effectiveFrom: 200 },
+    ];
+    expect(inForce(v, 99)).toBeUndefined();
+    expect(inForce(v, 150)?.version).toBe(1);
+    expect(inForce(v, 200)?.version).toBe(2);
+  });
+});
+
+describe('beans (beans.ts, envelopes.ts)', () => {
+  test('issuance limit, redemption in whole beans, rebate bounded by the float', () => {
+    expect(issuanceLimit(5_099, 100)).toBe(50);
+    expect(redeemBeans(3_500, 525, 10, 1000)).toEqual({ beansUsed: 3, coveredWh: 3000, beanValueFen: 450 });
+    expect(redeemBeans(800, 120, 10, 1000)).toEqual({ beansUsed: 0, coveredWh: 0, beanValueFen: 0 });
+    expect(redeemBeans(5_000, 750, 2, 1000).beansUsed).toBe(2);
+    expect(rebateFor(20_000, 5_000, 10)).toBe(4);
+    expect(rebateFor(20_000, 5_000, 3)).toBe(3);
+    expect(rebateFor(20_000, 0, 10)).toBe(0);
+  });
+  test('random envelope split: exact, at least one each, same seed same split', () => {
+    const a = randomSplit(100, 7, 'tx1/env');
+    expect(a.reduce((x, y) => x + y, 0)).toBe(100);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(1);
+    expect(randomSplit(100, 7, 'tx1/env')).toEqual(a);
+    expect(randomSplit(100, 7, 'tx2/env')).not.toEqual(a);
+    expect(randomSplit(3, 3, 'x')).toEqual([1, 1, 1]);
+  });
+});
+
+describe('clearing and governance rules', () => {
+  test('transfers net every party exactly, the pool absorbing the rest', () => {
+    const dues = [
+      { mspId: 'A', dueFen: -9_050 },
+      { mspId: 'B', dueFen: 3_075 },
+      { mspId: 'C', dueFen: 0 },
+      { mspId: 'D', dueFen: 8_000 },
+    ];
+    const t = planTransfers(dues);
+    const net = new Map<string, number>();
+    for (const x of t) {
+      net.set(x.from, (net.get(x.from) ?? 0) - x.amountFen);
+      net.set(x.to, (net.get(x.to) ?? 0) + x.amountFen);
+    }
+    for (const d of dues) expect(net.get(d.mspId) ?? 0).toBe(d.dueFen);
+    expect(net.get(POOL)).toBe(-dues.reduce((s, d) => s + d.dueFen, 0));
+    expect(t.every((x) => x.amountFen > 0)).toBe(true);
+  });
+  test('qualified majority', () => {
+    expect(requiredApprovals(4, 2, 3)).toBe(3);
+    expect(requiredApprovals(3, 2, 3)).toBe(2);
+    expect(requiredApprovals(5, 1, 2)).toBe(3);
+  });
+  test('canonical JSON sorts keys and refuses floats', () => {
+    expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: undefined })).toBe('{"a":[true,null,"x"],"b":1}');
+    expect(() => canonicalJson({ a: 0.5 })).toThrow('non-integer');
+  });
+});
