@@ -51,7 +51,9 @@ export function bytesToHex(bytes: Uint8Array): string {
 export function toBytes(data: Bytes, what = 'data'): Uint8Array {
   if (typeof data === 'string') {
     if (LONE_SURROGATE.test(data)) {
-      throw new SmCryptoError(`${what}: string contains an unpaired UTF-16 surrogate and has no UTF-8 encoding`);
+      throw new SmCryptoError(
+        `${what}: string contains an unpaired UTF-16 surrogate and has no UTF-8 encoding`,
+      );
     }
     return new Uint8Array(Buffer.from(data, 'utf8'));
   }

@@ -50,7 +50,7 @@ export function decodeDerIntegerPair(hex: unknown): DerIntegerPair | null {
   const der = hexToBytes(hex, 'signature', true);
   if (der.length < 2 || der[0] !== TAG_SEQUENCE) return null;
   const seqLength = der[1] ?? 0xff;
-  if (seqLength > MAX_SHORT_LENGTH || 2 + seqLength > der.length) return null;
+  if (seqLength > MAX_SHORT_LENGTH || 2 + seqLength !== der.length) return null;
 
   let pos = 2;
   const readInteger = (): bigint | null => {

@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { sm2 as smCryptoV2Sm2 } from 'sm-crypto-v2';
+
 import {
   SM2_DEFAULT_USER_ID,
   SmCryptoError,
@@ -25,9 +27,37 @@ const A = P - 3n;
 const B = 0x28e9fa9e9d9f5e344d5a9e4bcf6509a7f39789f515ab8f92ddbcbd414d940e93n;
 const N = 0xfffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123n;
 
+const GX = 0x32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7n;
+const GY = 0xbc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0n;
+
 const hex32 = (v: bigint): string => v.toString(16).padStart(64, '0');
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** Z = SM3(ENTL || ID || a || b || Gx || Gy || xA || yA), written out independently of the wrapper. */
+function zHex(publicKeyHex: string, userId: string): string {
+  const id = Buffer.from(userId, 'utf8');
+  const entl = Buffer.alloc(2);
+  entl.writeUInt16BE(id.length * 8);
+  const params = Buffer.from([A, B, GX, GY].map(hex32).join('') + publicKeyHex.slice(2), 'hex');
+  return sm3Hex(Buffer.concat([entl, id, params]));
+}
+/** e = SM3(Z || M) as an integer. */
+const eOf = (publicKeyHex: string, userId: string, message: string): bigint =>
+  BigInt('0x' + sm3Hex(Buffer.concat([Buffer.from(zHex(publicKeyHex, userId), 'hex'), utf8(message)])));
+
+/** (r, s) with r = e mod n and s = -r*d/(1+d) mod n, so that [s]G + [r+s]P is the point at infinity. */
+function infinitySignature(
+  privateKeyHex: string,
+  publicKeyHex: string,
+  message: string,
+): { r: bigint; s: bigint } {
+  const d = BigInt('0x' + privateKeyHex);
+  const r = eOf(publicKeyHex, SM2_DEFAULT_USER_ID, message) % N;
+  const s = (((N - ((r * d) % N)) % N) * modPow(1n + d, N - 2n, N)) % N;
+  if (r === 0n || s === 0n || (r + s) % N === 0n) throw new Error('degenerate test input');
+  return { r, s };
+}
 
 /** Splits a (canonical) DER signature into its integers, for building malformed variants. */
 function derToRs(der: string): { r: bigint; s: bigint } {
@@ -96,6 +126,13 @@ describe('published test vectors', () => {
 
   it('SM2: GM/T 0003.5-2012 Annex A signature verifies', () => {
     expect(sm2PublicKeyFromPrivate(VECTOR.privateKey)).toBe(VECTOR.publicKey);
+    // Intermediate values printed in the same example (checks the test's own Z construction and SM3).
+    expect(zHex(VECTOR.publicKey, SM2_DEFAULT_USER_ID)).toBe(
+      'b2e14c5c79c6df5b85f4fe7ed8db7a262b9da7e07ccb0ea9f4747b8ccda8a4f3',
+    );
+    expect(hex32(eOf(VECTOR.publicKey, SM2_DEFAULT_USER_ID, VECTOR.message))).toBe(
+      'f0b43e94ba45accaace692ed534382eb17e6ab5a19ce7b31f4486fdfc0d28640',
+    );
     expect(isValidSm2PublicKey(VECTOR.publicKey)).toBe(true);
     const der = sm2SignatureRawToDer(VECTOR.r + VECTOR.s);
     // Both r and s have the top bit set, so each INTEGER needs a 0x00 sign byte: 0x46 = 2 * (2 + 33).
@@ -244,6 +281,13 @@ describe('cross-check against the OpenSSL 3 CLI', () => {
     const sigAlice = sm2Sign(privateKeyHex, text, 'ALICE123@YAHOO.COM');
     expect(opensslVerify(publicKeyHex, utf8(text), sigAlice, 'ALICE123@YAHOO.COM')).toBe(true);
     expect(opensslVerify(publicKeyHex, utf8(text), sigAlice, SM2_DEFAULT_USER_ID)).toBe(false);
+  });
+
+  it('OpenSSL, like sm2Verify, rejects a signature whose verification point is at infinity', () => {
+    const { privateKeyHex, publicKeyHex } = sm2GenerateKeyPair();
+    const { r, s } = infinitySignature(privateKeyHex, publicKeyHex, 'evidence');
+    expect(opensslVerify(publicKeyHex, utf8('evidence'), sigDer(r, s), SM2_DEFAULT_USER_ID)).toBe(false);
+    expect(sm2Verify(publicKeyHex, 'evidence', sigDer(r, s))).toBe(false);
   });
 
   it('OpenSSL-generated key and signatures verify with sm2Verify', () => {
@@ -404,6 +448,18 @@ describe('negative cases', () => {
     expect(() => sm2SignatureRawToDer(hex32(0n) + hex32(s))).toThrow(SmCryptoError);
     expect(() => sm2SignatureRawToDer(hex32(r) + hex32(N))).toThrow(SmCryptoError);
     expect(() => sm2SignatureRawToDer(hex32(r))).toThrow(SmCryptoError);
+  });
+
+  it('rejects a signature whose verification point is the point at infinity', () => {
+    // Only the key owner can build one: with r = e mod n and s = -r*d/(1+d), [s]G + [r+s]P = O. The standard
+    // (and OpenSSL) reject it; sm-crypto-v2's doVerifySignature treats O as x = 0 and accepts, hence our own
+    // verification equation.
+    const { r: rInf, s: sInf } = infinitySignature(kp.privateKeyHex, kp.publicKeyHex, msg);
+    expect(
+      smCryptoV2Sm2.doVerifySignature(msg, hex32(rInf) + hex32(sInf), kp.publicKeyHex, { hash: true }),
+    ).toBe(true);
+    expect(sm2SignatureIsCanonical(sigDer(rInf, sInf))).toBe(true);
+    expect(sm2Verify(kp.publicKeyHex, msg, sigDer(rInf, sInf))).toBe(false);
   });
 
   it('rejects invalid public keys without throwing', () => {
