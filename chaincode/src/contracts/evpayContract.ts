@@ -1,0 +1,280 @@
+/**
+ * The chaincode's transactions. Every argument is one JSON string (or a plain id) validated by the
+ * domain; every answer is canonical JSON. See chaincode/README.md for who may call what.
+ */
+import { Context, Contract, Info, Transaction } from 'fabric-contract-api';
+import { auditHead, sealAudit, type AuditRecord } from '../domain/audit';
+import {
+  allocateRebateFloat,
+  buyBeans,
+  issuanceState,
+  issueBeans,
+  transferBeans,
+  walletBeans,
+} from '../domain/beans';
+import { closePeriod, confirmTransfer, getClearing, transferStatus } from '../domain/clearing';
+import {
+  getConsortium,
+  initConsortium,
+  payMargin,
+  requireReader,
+  setOperatorPolicy,
+  type Operator,
+} from '../domain/consortium';
+import type { TxContext } from '../domain/context';
+import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../domain/envelopes';
+import { enact, getProposal, propose, tally, vote } from '../domain/governance';
+import { Keys } from '../domain/keys';
+import { paramVersions } from '../domain/params';
+import { getPile, registerPile, setPileStatus } from '../domain/piles';
+import { poolSummary } from '../domain/pool';
+import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
+import { listJson } from '../domain/state';
+import type { Tariff } from '../domain/tariff';
+import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
+import { getWallet, openWallet, topUp } from '../domain/wallets';
+import { run } from './fabricContext';
+
+const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
+const int = (raw: string): unknown => (/^\d{1,15}$/.test(raw) ? Number(raw) : raw);
+
+/** Reads are for members and auditors only. */
+const reader =
+  <T>(fn: (tx: TxContext) => Promise<T>) =>
+  async (tx: TxContext): Promise<T> => {
+    await requireReader(tx);
+    return fn(tx);
+  };
+
+@Info({ title: 'EvPayContract', description: 'Unified payment network for EV charging piles' })
+export class EvPayContract extends Contract {
+  constructor() {
+    super('evpay');
+  }
+
+  // --- consortium and governance ---
+  @Transaction()
+  async InitConsortium(ctx: Context, init: string): Promise<string> {
+    return run(ctx, (tx) => initConsortium(tx, json(init, 'init')));
+  }
+  @Transaction()
+  async PayMargin(ctx: Context): Promise<string> {
+    return run(ctx, (tx) => payMargin(tx));
+  }
+  @Transaction()
+  async SetOperatorPolicy(ctx: Context, policy: string): Promise<string> {
+    return run(ctx, (tx) => setOperatorPolicy(tx, json(policy, 'policy')));
+  }
+  @Transaction()
+  async Propose(ctx: Context, proposal: string): Promise<string> {
+    return run(ctx, (tx) => propose(tx, json(proposal, 'proposal')));
+  }
+  @Transaction()
+  async Vote(ctx: Context, ballot: string): Promise<string> {
+    return run(ctx, (tx) => vote(tx, json(ballot, 'vote')));
+  }
+  @Transaction()
+  async Enact(ctx: Context, proposalId: string): Promise<string> {
+    return run(ctx, (tx) => enact(tx, proposalId));
+  }
+
+  // --- piles, wallets, sessions ---
+  @Transaction()
+  async RegisterPile(ctx: Context, pile: string): Promise<string> {
+    return run(ctx, (tx) => registerPile(tx, json(pile, 'pile')));
+  }
+  @Transaction()
+  async SetPileStatus(ctx: Context, status: string): Promise<string> {
+    return run(ctx, (tx) => setPileStatus(tx, json(status, 'pile status')));
+  }
+  @Transaction()
+  async OpenWallet(ctx: Context, wallet: string): Promise<string> {
+    return run(ctx, (tx) => openWallet(tx, json(wallet, 'wallet')));
+  }
+  @Transaction()
+  async TopUp(ctx: Context, topup: string): Promise<string> {
+    return run(ctx, (tx) => topUp(tx, json(topup, 'top-up')));
+  }
+  @Transaction()
+  async StartSession(ctx: Context, start: string): Promise<string> {
+    return run(ctx, (tx) => startSession(tx, json(start, 'start')));
+  }
+  @Transaction()
+  async StopSession(ctx: Context, stop: string): Promise<string> {
+    return run(ctx, (tx) => stopSession(tx, json(stop, 'stop')));
+  }
+  @Transaction()
+  async CloseStaleSession(ctx: Context, close: string): Promise<string> {
+    return run(ctx, (tx) => closeStaleSession(tx, json(close, 'close')));
+  }
+
+  // --- electric beans ---
+  @Transaction()
+  async IssueBeans(ctx: Context, issue: string): Promise<string> {
+    return run(ctx, (tx) => issueBeans(tx, json(issue, 'issue')));
+  }
+  @Transaction()
+  async AllocateRebateFloat(ctx: Context, float: string): Promise<string> {
+    return run(ctx, (tx) => allocateRebateFloat(tx, json(float, 'rebate float')));
+  }
+  @Transaction()
+  async BuyBeans(ctx: Context, purchase: string): Promise<string> {
+    return run(ctx, (tx) => buyBeans(tx, json(purchase, 'purchase')));
+  }
+  @Transaction()
+  async TransferBeans(ctx: Context, transfer: string): Promise<string> {
+    return run(ctx, (tx) => transferBeans(tx, json(transfer, 'transfer')));
+  }
+  @Transaction()
+  async CreateEnvelope(ctx: Context, envelope: string): Promise<string> {
+    return run(ctx, (tx) => createEnvelope(tx, json(envelope, 'envelope')));
+  }
+  @Transaction()
+  async ClaimEnvelope(ctx: Context, claim: string): Promise<string> {
+    return run(ctx, (tx) => claimEnvelope(tx, json(claim, 'claim')));
+  }
+  @Transaction()
+  async CloseEnvelope(ctx: Context, envelopeId: string): Promise<string> {
+    return run(ctx, (tx) => closeEnvelope(tx, envelopeId));
+  }
+
+  // --- clearing and audit ---
+  @Transaction()
+  async ClosePeriod(ctx: Context, period: string): Promise<string> {
+    return run(ctx, (tx) => closePeriod(tx, int(period)));
+  }
+  @Transaction()
+  async ConfirmTransfer(ctx: Context, confirmation: string): Promise<string> {
+    return run(ctx, (tx) => confirmTransfer(tx, json(confirmation, 'confirmation')));
+  }
+  @Transaction()
+  async SealAudit(ctx: Context, mspId: string): Promise<string> {
+    return run(ctx, (tx) => sealAudit(tx, parse(mspIdSchema, mspId, 'mspId')));
+  }
+
+  // --- queries (members and auditors) ---
+  @Transaction(false)
+  async GetConsortium(ctx: Context): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => ({
+        consortium: await getConsortium(tx),
+        operators: (await listJson<Operator>(tx.store, Keys.operatorsPrefix())).map((e) => e.value),
+        pool: await poolSummary(tx),
+      })),
+    );
+  }
+  @Transaction(false)
+  async ListParams(ctx: Context): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => paramVersions(tx.store)),
+    );
+  }
+  @Transaction(false)
+  async ListTariffs(ctx: Context): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => (await listJson<Tariff>(tx.store, Keys.tariffPrefix())).map((e) => e.value)),
+    );
+  }
+  @Transaction(false)
+  async GetProposal(ctx: Context, proposalId: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => {
+        const id = parse(idSchema, proposalId, 'proposalId');
+        return { proposal: await getProposal(tx, id), tally: await tally(tx, id) };
+      }),
+    );
+  }
+  @Transaction(false)
+  async GetPile(ctx: Context, pileId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => getPile(tx, pileId)),
+    );
+  }
+  @Transaction(false)
+  async GetWallet(ctx: Context, walletId: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => ({
+        wallet: await getWallet(tx, walletId),
+        beans: await walletBeans(tx, walletId),
+      })),
+    );
+  }
+  @Transaction(false)
+  async GetSession(ctx: Context, sessionId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => getSession(tx, sessionId)),
+    );
+  }
+  @Transaction(false)
+  async GetIssuance(ctx: Context, mspId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => issuanceState(tx, parse(mspIdSchema, mspId, 'mspId'))),
+    );
+  }
+  @Transaction(false)
+  async GetEnvelope(ctx: Context, envelopeId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => getEnvelope(tx, envelopeId)),
+    );
+  }
+  @Transaction(false)
+  async GetClearing(ctx: Context, period: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => {
+        const p = Number(int(period));
+        return { result: await getClearing(tx, p), transfers: await transferStatus(tx, p) };
+      }),
+    );
+  }
+  @Transaction(false)
+  async GetAuditHead(ctx: Context, mspId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => auditHead(tx, parse(mspIdSchema, mspId, 'mspId'))),
+    );
+  }
+  /** Up to 500 sealed records of an operator from a sequence number, for offline chain verification. */
+  @Transaction(false)
+  async ListAuditRecords(ctx: Context, mspId: string, fromSeq: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => {
+        const msp = parse(mspIdSchema, mspId, 'mspId');
+        const from = Math.max(1, Number(int(fromSeq)) || 1);
+        const all = await listJson<AuditRecord>(tx.store, Keys.auditRecordsPrefix(msp), from - 1 + 500);
+        return all.slice(from - 1).map((e) => e.value);
+      }),
+    );
+  }
+  /** Every committed version of a world-state key (needs the peer's history database). */
+  @Transaction(false)
+  async KeyHistory(ctx: Context, key: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async () => {
+        const out: Array<{ txId: string; timestamp: number; isDelete: boolean; value: unknown }> = [];
+        for await (const m of ctx.stub.getHistoryForKey(key)) {
+          const text = new TextDecoder().decode(m.value);
+          out.push({
+            txId: m.txId,
+            timestamp: m.timestamp.seconds.toNumber(),
+            isDelete: m.isDelete,
+            value: text ? (JSON.parse(text) as unknown) : null,
+          });
+          if (out.length >= 1000) break;
+        }
+        return out;
+      }),
+    );
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Fabric glue: adapts fabric-contract-api's Context to the domain's TxContext. Nothing here decides a
+ * business rule; it maps identity, clock, state and errors, and publishes the transaction's business
+ * events as one chaincode event (Fabric keeps only the last event a transaction sets).
+ */
+import type { Context } from 'fabric-contract-api';
+import { canonicalJson } from '../domain/canonical';
+import type { Caller, KV, StateStore, TxContext } from '../domain/context';
+import { DomainError } from '../domain/errors';
+
+/** Name of the single chaincode event carrying a transaction's business events. */
+export const EVENT_NAME = 'evpay';
+
+/** NodeOU role from the certificate subject in ClientIdentity.getID(): "x509::/.../OU=admin/...::issuer". */
+export function roleFromId(id: string): string {
+  const subject = id.split('::')[1] ?? '';
+  const m = /(?:^|\/)OU=(admin|client|peer|orderer)(?:\/|$)/.exec(subject);
+  return m?.[1] ?? '';
+}
+
+export function toTxContext(ctx: Context): TxContext {
+  const { stub, clientIdentity } = ctx;
+  const id = clientIdentity.getID();
+  const caller: Caller = { mspId: clientIdentity.getMSPID(), role: roleFromId(id), id };
+  const store: StateStore = {
+    get: async (key) => {
+      const v = await stub.getState(key);
+      return v.length === 0 ? undefined : v;
+    },
+    put: (key, value) => stub.putState(key, value),
+    del: (key) => stub.deleteState(key),
+    range: (start, end) =>
+      (async function* (): AsyncGenerator<KV> {
+        for await (const kv of stub.getStateByRange(start, end)) yield { key: kv.key, value: kv.value };
+      })(),
+  };
+  return { txId: stub.getTxID(), now: stub.getTxTimestamp().seconds.toNumber(), caller, store, events: [] };
+}
+
+/**
+ * Runs a domain function as a transaction: the result is returned as canonical JSON; a DomainError
+ * becomes an error whose message is its JSON ({code, category, message, details}) so the gateway can
+ * map it without parsing prose; anything else is an internal error.
+ */
+export async function run<T>(ctx: Context, fn: (tx: TxContext) => Promise<T>): Promise<string> {
+  const tx = toTxContext(ctx);
+  try {
+    const result = await fn(tx);
+    if (tx.events.length > 0)
+      ctx.stub.setEvent(
+        EVENT_NAME,
+        new TextEncoder().encode(canonicalJson({ txId: tx.txId, events: tx.events })),
+      );
+    return canonicalJson(result ?? null);
+  } catch (e) {
+    if (e instanceof DomainError) throw new Error(JSON.stringify(e.toJSON()));
+    throw new Error(
+      JSON.stringify({
+        code: 'INTERNAL',
+        category: 'INTERNAL',
+        message: e instanceof Error ? e.message : String(e),
+        details: {},
+      }),
+    );
+  }
+}
