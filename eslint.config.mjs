@@ -14,11 +14,20 @@ export default tseslint.config(
       // Chaincode must be deterministic on every endorsing peer.
       'no-restricted-properties': [
         'error',
-        { object: 'Math', property: 'random', message: 'Non-deterministic: derive randomness from the transaction.' },
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'Non-deterministic: derive randomness from the transaction.',
+        },
         { object: 'Date', property: 'now', message: 'Non-deterministic: use the transaction timestamp.' },
       ],
     },
   },
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { module: 'writable', require: 'readonly' } } },
+  // Test helpers return inferred fixture shapes; module-boundary types matter for product code.
+  { files: ['**/test/**/*.ts'], rules: { '@typescript-eslint/explicit-module-boundary-types': 'off' } },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { module: 'writable', require: 'readonly' } },
+  },
   prettier,
 );

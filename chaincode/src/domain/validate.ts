@@ -18,7 +18,7 @@ export const mspIdSchema = z
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, "_" or "-"');
-export const hexSchema = (len?: number) =>
+export const hexSchema = (len?: number): z.ZodString =>
   (len ? z.string().length(len) : z.string().min(2).max(512)).regex(/^[0-9a-f]*$/, 'lowercase hex');
 export const publicKeySchema = z
   .string()
