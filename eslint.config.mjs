@@ -27,7 +27,7 @@ export default tseslint.config(
   { files: ['**/test/**/*.ts'], rules: { '@typescript-eslint/explicit-module-boundary-types': 'off' } },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { module: 'writable', require: 'readonly' } },
+    languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly' } },
   },
   prettier,
 );
