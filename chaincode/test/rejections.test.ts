@@ -254,7 +254,7 @@ describe('bean sale and transfer by signature', () => {
     const { creditReward, issueBeans } = await import('../src/domain/beans');
     const { setOperatorPolicy } = await import('../src/domain/consortium');
     await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'b1', 10_000));
-    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 100 }));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 100, reference: 'issue-1' }));
     const purchase = driver.buy(A, 10, 900, t + 60);
     await expect(ledger.submit(client(A), (ctx) => buyBeans(ctx, purchase))).rejects.toMatchObject({
       code: 'BEANS_NOT_ON_SALE',
@@ -290,6 +290,37 @@ describe('bean sale and transfer by signature', () => {
     };
     await expect(ledger.submit(client(B), (ctx) => transferBeans(ctx, forged))).rejects.toMatchObject({
       code: 'BAD_SIGNATURE',
+    });
+  });
+});
+
+describe('piles', () => {
+  test('retiring a pile returns its rebate float to the treasury; a retired pile stays retired', async () => {
+    const { ledger, p1 } = await world();
+    const { allocateRebateFloat, creditReward, issueBeans, issuanceState } =
+      await import('../src/domain/beans');
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'b1', 1_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
+    await ledger.submit(client(A), (ctx) =>
+      allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 6, reference: 'f1' }),
+    );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 6, reference: 'f1' }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'REFERENCE_REPLAYED',
+    });
+    expect((await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).treasury).toBe(4);
+    const retired = await ledger.submit(client(A), (ctx) =>
+      setPileStatus(ctx, { pileId: p1.pileId, status: 'retired' }),
+    );
+    expect(retired.rebateFloat).toBe(0);
+    expect((await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).treasury).toBe(10);
+    await expect(
+      ledger.submit(client(A), (ctx) => setPileStatus(ctx, { pileId: p1.pileId, status: 'active' })),
+    ).rejects.toMatchObject({
+      code: 'PILE_RETIRED',
     });
   });
 });

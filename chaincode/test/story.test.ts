@@ -65,23 +65,41 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       ledger.submit(client(A), (ctx) =>
         topUp(ctx, { walletId: driver.walletId, amountFen: 10_000, reference: 'pay-1' }),
       ),
-    ).rejects.toMatchObject({ code: 'TOPUP_REPLAYED' });
+    ).rejects.toMatchObject({ code: 'REFERENCE_REPLAYED' });
   });
 
   test('B issues beans backed by its rewards, and no more', async () => {
     await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 5_000));
     expect((await ledger.evaluate(client(B), (ctx) => issuanceState(ctx, B))).limit).toBe(50);
-    await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 50 }));
-    await expect(ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 1 }))).rejects.toMatchObject({
+    await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 30, reference: 'issue-1' }));
+    // A retry of the same request (say after a timeout) is detected, not issued twice.
+    await expect(
+      ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 30, reference: 'issue-1' })),
+    ).rejects.toMatchObject({
+      code: 'REFERENCE_REPLAYED',
+    });
+    await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 20, reference: 'issue-1b' }));
+    expect(await ledger.evaluate(client(B), (ctx) => issuanceState(ctx, B))).toMatchObject({
+      issued: 50,
+      remaining: 0,
+      treasury: 50,
+    });
+    await expect(
+      ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 1, reference: 'issue-2' })),
+    ).rejects.toMatchObject({
       code: 'ISSUANCE_LIMIT_EXCEEDED',
     });
-    await expect(ledger.submit(client(B), (ctx) => issueBeans(ctx, { beans: 1 }))).rejects.toMatchObject({
+    await expect(
+      ledger.submit(client(B), (ctx) => issueBeans(ctx, { beans: 1, reference: 'issue-3' })),
+    ).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
     });
     await ledger.submit(admin(B), (ctx) =>
       setOperatorPolicy(ctx, { rebateWhPerBean: 5_000, beanSalePriceFen: 90 }),
     );
-    await ledger.submit(client(B), (ctx) => allocateRebateFloat(ctx, { pileId: pileB.pileId, beans: 10 }));
+    await ledger.submit(client(B), (ctx) =>
+      allocateRebateFloat(ctx, { pileId: pileB.pileId, beans: 10, reference: 'float-1' }),
+    );
   });
 
   test("charging 20 kWh at B costs 3000 fen from the wallet and earns 4 of B's beans", async () => {

@@ -22,23 +22,22 @@ import { mulDivRoundHalfUp } from './money';
 import { paramsAt } from './params';
 import { getOwnPile, floatSchema, type Pile } from './piles';
 import { getJson, listJson, putJson, emit } from './state';
-import { available, consumeNonce, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
+import { consumeNonce, consumeReference } from './replay';
+import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import {
   mspIdSchema,
   parse,
   positiveCountSchema,
   positiveFenSchema,
+  idSchema,
   signatureSchema,
   timestampSchema,
 } from './validate';
+import { setTreasury, treasury } from './treasury';
 
 export interface BeanBalance {
   walletId: string;
   issuer: string;
-  beans: number;
-}
-export interface Treasury {
-  mspId: string;
   beans: number;
 }
 export interface IssuedDelta {
@@ -66,12 +65,6 @@ export async function setBeanBalance(
 }
 export async function walletBeans(ctx: TxContext, walletId: string): Promise<BeanBalance[]> {
   return (await listJson<BeanBalance>(ctx.store, Keys.beanBalancesPrefix(walletId))).map((e) => e.value);
-}
-export async function treasury(ctx: TxContext, mspId: string): Promise<number> {
-  return (await getJson<Treasury>(ctx.store, Keys.beanTreasury(mspId)))?.beans ?? 0;
-}
-export async function setTreasury(ctx: TxContext, mspId: string, beans: number): Promise<void> {
-  await putJson(ctx.store, Keys.beanTreasury(mspId), { mspId, beans } satisfies Treasury);
 }
 
 export function issuanceLimit(rewardsFen: number, beanFaceValueFen: number): number {
@@ -126,11 +119,13 @@ export async function creditReward(
   await addPosition(ctx, mspId, { rewardsFen: amountFen });
 }
 
-const issueSchema = z.object({ beans: positiveCountSchema }).strict();
+const issueSchema = z.object({ beans: positiveCountSchema, reference: idSchema }).strict();
 
 export async function issueBeans(ctx: TxContext, input: unknown): Promise<IssuanceState> {
   const op = await requireOperatorAdmin(ctx);
   const req = parse(issueSchema, input, 'issue');
+  // Replay first: a retried request learns it already succeeded, not that the limit is now reached.
+  await consumeReference(ctx, 'issue', op.mspId, req.reference);
   const state = await issuanceState(ctx, op.mspId);
   if (req.beans > state.remaining)
     fail(
@@ -159,6 +154,7 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
 export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promise<Pile> {
   const req = parse(floatSchema, input, 'rebate float');
   const pile = await getOwnPile(ctx, req.pileId);
+  await consumeReference(ctx, 'float', pile.operator, req.reference);
   const t = await treasury(ctx, pile.operator);
   if (req.beans > t) fail('INSUFFICIENT_BEANS', `treasury holds ${t} beans`, { treasury: t });
   await setTreasury(ctx, pile.operator, t - req.beans);

@@ -8,7 +8,8 @@
 import { z } from 'zod';
 import { sm3Hex } from '../crypto';
 import { appendAudit } from './audit';
-import { beanBalance, setBeanBalance, setTreasury, treasury } from './beans';
+import { beanBalance, setBeanBalance } from './beans';
+import { setTreasury, treasury } from './treasury';
 import { requireOperator } from './consortium';
 import type { TxContext } from './context';
 import { fail } from './errors';

@@ -41,7 +41,15 @@ export const Keys = {
   pilesPrefix: () => 'pile' + SEP,
   wallet: (walletId: string) => k('wallet', walletId),
   nonce: (walletId: string, nonce: string) => k('nonce', walletId, nonce),
-  topUp: (mspId: string, reference: string) => k('topup', mspId, reference),
+  /** An operator's own reference for a state change (payment id, request id): a replay finds it taken. */
+  opReference: (kind: string, mspId: string, reference: string) => k('ref', kind, mspId, reference),
+  /** Lookup indexes: one key per session, ordered by start time. */
+  sessionsByPile: (pileId: string, startedAt: number, sessionId: string) =>
+    k('idx-pile', pileId, pad(startedAt, 12), sessionId),
+  sessionsByPilePrefix: (pileId: string) => k('idx-pile', pileId) + SEP,
+  sessionsByWallet: (walletId: string, startedAt: number, sessionId: string) =>
+    k('idx-wallet', walletId, pad(startedAt, 12), sessionId),
+  sessionsByWalletPrefix: (walletId: string) => k('idx-wallet', walletId) + SEP,
   session: (sessionId: string) => k('session', sessionId),
   /** Beans of `issuer` held by `walletId`. */
   beanBalance: (walletId: string, issuer: string) => k('beans', walletId, issuer),
@@ -60,6 +68,7 @@ export const Keys = {
   position: (period: number, mspId: string, txId: string, index: number) =>
     k('position', pad(period, 8), mspId, txId, pad(index, 4)),
   positionsPrefix: (period: number) => k('position', pad(period, 8)) + SEP,
+  operatorPositionsPrefix: (period: number, mspId: string) => k('position', pad(period, 8), mspId) + SEP,
   clearing: (period: number) => k('clearing', pad(period, 8)),
   confirmation: (period: number, transfer: number, side: 'payer' | 'payee') =>
     k('confirm', pad(period, 8), pad(transfer, 4), side),

@@ -12,7 +12,8 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { getJson, putJson, emit } from './state';
-import { parse, publicKeySchema, whSchema, countSchema } from './validate';
+import { setTreasury, treasury } from './treasury';
+import { idSchema, parse, positiveCountSchema, publicKeySchema, whSchema } from './validate';
 
 export type PileStatus = 'active' | 'suspended' | 'retired';
 export interface Pile {
@@ -94,10 +95,17 @@ export async function setPileStatus(ctx: TxContext, input: unknown): Promise<Pil
   if (req.status === 'retired' && pile.activeSession)
     fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });
   const updated: Pile = { ...pile, status: req.status };
+  if (req.status === 'retired' && pile.rebateFloat > 0) {
+    // Beans set aside at a retired pile go back to the operator's treasury.
+    await setTreasury(ctx, pile.operator, (await treasury(ctx, pile.operator)) + pile.rebateFloat);
+    updated.rebateFloat = 0;
+  }
   await putJson(ctx.store, Keys.pile(pile.pileId), updated);
   await appendAudit(ctx, pile.operator, 'PileStatusChanged', { pileId: pile.pileId, status: req.status });
   emit(ctx, 'PileStatusChanged', { pileId: pile.pileId, status: req.status });
   return updated;
 }
 
-export const floatSchema = z.object({ pileId: pileIdSchema, beans: countSchema }).strict();
+export const floatSchema = z
+  .object({ pileId: pileIdSchema, beans: positiveCountSchema, reference: idSchema })
+  .strict();

@@ -24,7 +24,8 @@ import { paramsAt } from './params';
 import { getOwnPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, listJson, putJson, emit } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
-import { available, consumeNonce, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
+import { consumeNonce } from './replay';
+import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import { idSchema, parse, positiveFenSchema, signatureSchema, timestampSchema, whSchema } from './validate';
 
 /** A reading may be stamped at most this far ahead of the transaction time (pile clock skew). */

@@ -13,6 +13,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { walletIdOf } from './messages';
+import { consumeReference } from './replay';
 import { exists, getJson, putJson, emit } from './state';
 import { hexSchema, idSchema, parse, positiveFenSchema, publicKeySchema } from './validate';
 
@@ -74,18 +75,10 @@ const topUpSchema = z
 export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
   const op = await requireOperator(ctx);
   const req = parse(topUpSchema, input, 'top-up');
-  const refKey = Keys.topUp(op.mspId, req.reference);
-  if (await exists(ctx.store, refKey))
-    fail('TOPUP_REPLAYED', `top-up ${req.reference} was already recorded`, { reference: req.reference });
+  await consumeReference(ctx, 'topup', op.mspId, req.reference);
   const w = await getWallet(ctx, req.walletId);
   const updated: Wallet = { ...w, balanceFen: w.balanceFen + req.amountFen };
   await putWallet(ctx, updated);
-  await putJson(ctx.store, refKey, {
-    walletId: w.walletId,
-    amountFen: req.amountFen,
-    at: ctx.now,
-    txId: ctx.txId,
-  });
   const period = await addPosition(ctx, op.mspId, { topUpCashFen: req.amountFen });
   await appendAudit(ctx, op.mspId, 'TopUp', {
     walletId: w.walletId,
@@ -95,14 +88,6 @@ export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
   });
   emit(ctx, 'WalletToppedUp', { walletId: w.walletId, amountFen: req.amountFen, operator: op.mspId });
   return updated;
-}
-
-/** Marks a driver-signed nonce used; a nonce is accepted once per wallet, ever. */
-export async function consumeNonce(ctx: TxContext, walletId: string, nonce: string): Promise<void> {
-  const key = Keys.nonce(walletId, nonce);
-  if (await exists(ctx.store, key))
-    fail('NONCE_REUSED', `nonce ${nonce} was already used by this wallet`, { nonce });
-  await putJson(ctx.store, key, { txId: ctx.txId, at: ctx.now });
 }
 
 export const nonceSchema = idSchema;
