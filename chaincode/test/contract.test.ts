@@ -19,7 +19,7 @@ test('every transaction is registered, queries as evaluate-only', () => {
   const methods = Object.getOwnPropertyNames(EvPayContract.prototype).filter((m) => m !== 'constructor');
   expect(meta.map((t) => t.name).sort()).toEqual(methods.sort());
   for (const t of meta) {
-    const isQuery = /^(Get|List|KeyHistory)/.test(t.name);
+    const isQuery = /^(Get|List|Find|KeyHistory)/.test(t.name);
     expect([t.name, t.tag.includes('SUBMIT')]).toEqual([t.name, !isQuery]);
   }
 });

@@ -18,6 +18,7 @@ import { Keys } from '../src/domain/keys';
 import { registerPile } from '../src/domain/piles';
 import { poolSummary } from '../src/domain/pool';
 import { getSession, startSession, stopSession } from '../src/domain/sessions';
+import { findSessions, periodPositions } from '../src/domain/lookups';
 import { listJson } from '../src/domain/state';
 import { getWallet, openWallet, topUp } from '../src/domain/wallets';
 import { MemoryLedger } from './support/ledger';
@@ -220,6 +221,24 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     });
     const closed = await ledger.submit(client(B), (ctx) => closeEnvelope(ctx, 'newyear'), exp);
     expect(closed.returnedBeans).toBe(0);
+  });
+
+  test('lookups: sessions by wallet and by pile within a time window, running positions of the open period', async () => {
+    const byWallet = await ledger.evaluate(auditor, (ctx) =>
+      findSessions(ctx, { by: 'wallet', walletId: driver.walletId }),
+    );
+    expect(byWallet.map((s) => s.sessionId)).toEqual(['s1', 's2', 'a1']);
+    const byPile = await ledger.evaluate(auditor, (ctx) =>
+      findSessions(ctx, { by: 'pile', pileId: pileB.pileId, window: { from: t0 + 1, to: t0 + 2 * hour } }),
+    );
+    expect(byPile.map((s) => s.sessionId)).toEqual(['s2']);
+    await expect(
+      ledger.evaluate(auditor, (ctx) => findSessions(ctx, { by: 'operator' })),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const period = periodOf(t0, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const open = await ledger.evaluate(auditor, (ctx) => periodPositions(ctx, period, B));
+    expect(Object.keys(open.positions)).toEqual([B]);
+    expect(open.positions[B]).toMatchObject({ energyRevenueFen: 3_075, dueFen: 3_075, movements: 3 });
   });
 
   test('clearing: A took the cash, B earned most of it, so A owes B; the pool keeps the unspent float', async () => {

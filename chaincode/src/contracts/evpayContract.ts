@@ -3,6 +3,7 @@
  * domain; every answer is canonical JSON. See chaincode/README.md for who may call what.
  */
 import { Context, Contract, Info, Transaction } from 'fabric-contract-api';
+import { z } from 'zod';
 import { auditHead, sealAudit, type AuditRecord } from '../domain/audit';
 import {
   allocateRebateFloat,
@@ -29,6 +30,7 @@ import { paramVersions } from '../domain/params';
 import { getPile, registerPile, setPileStatus } from '../domain/piles';
 import { poolSummary } from '../domain/pool';
 import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
+import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
 import type { Tariff } from '../domain/tariff';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
@@ -36,6 +38,9 @@ import { getWallet, openWallet, topUp } from '../domain/wallets';
 import { run } from './fabricContext';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
+const positionsQuerySchema = z
+  .object({ period: z.number().int().min(0).max(100_000_000), mspId: mspIdSchema.optional() })
+  .strict();
 const int = (raw: string): unknown => (/^\d{1,15}$/.test(raw) ? Number(raw) : raw);
 
 /** Reads are for members and auditors only. */
@@ -210,6 +215,25 @@ export class EvPayContract extends Contract {
     return run(
       ctx,
       reader((tx) => getSession(tx, sessionId)),
+    );
+  }
+  /** {"by":"pile","pileId":..} or {"by":"wallet","walletId":..}, optional "window":{"from","to"} (unix s). */
+  @Transaction(false)
+  async FindSessions(ctx: Context, query: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => findSessions(tx, json(query, 'lookup'))),
+    );
+  }
+  /** {"period": n, "mspId"?: ".."}: running positions of an open or closed clearing period. */
+  @Transaction(false)
+  async GetPositions(ctx: Context, query: string): Promise<string> {
+    return run(
+      ctx,
+      reader(async (tx) => {
+        const q = parse(positionsQuerySchema, json(query, 'positions'), 'positions');
+        return periodPositions(tx, q.period, q.mspId);
+      }),
     );
   }
   @Transaction(false)

@@ -20,6 +20,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
+import { indexSession } from './lookups';
 import { paramsAt } from './params';
 import { getOwnPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, listJson, putJson, emit } from './state';
@@ -156,6 +157,7 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     status: 'open',
   };
   await putJson(ctx.store, Keys.session(session.sessionId), session);
+  await indexSession(ctx, session);
   await putWallet(ctx, { ...wallet, heldFen: wallet.heldFen + auth.capFen });
   await putJson(ctx.store, Keys.pile(pile.pileId), {
     ...pile,
@@ -223,9 +225,8 @@ async function settle(
     stop = { meterWh: reading.meterWh, readAt: reading.readAt, kind: reading.kind };
   }
   const energyWh = stop.meterWh - session.start.meterWh;
-  const tariff = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix()))
-    .map((e) => e.value)
-    .find((t) => t.version === session.tariffVersion);
+  // A direct read of the version fixed at start: no range read, so an enactment never conflicts with it.
+  const tariff = await getJson<Tariff>(ctx.store, Keys.tariff(session.tariffVersion));
   if (!tariff) return fail('NO_TARIFF_IN_FORCE', `tariff version ${session.tariffVersion} is missing`);
   const price = priceSession(tariff, energyWh, session.start.readAt, stop.readAt);
 

@@ -1,0 +1,81 @@
+/**
+ * Lookups for operators and auditors: sessions by pile or by wallet within a time window (index keys
+ * written once per session at start: no shared key), and positions by period and operator, open or
+ * closed. Results are bounded and in key order (time, then id).
+ */
+import { z } from 'zod';
+import { emptyPosition, dueOf, POSITION_FIELDS, type Position, type PositionDelta } from './clearing';
+import type { TxContext } from './context';
+import { Keys, pad } from './keys';
+import { pileIdSchema } from './piles';
+import type { Session } from './sessions';
+import { getJson, listJson, putJson } from './state';
+import { parse, timestampSchema } from './validate';
+import { walletIdSchema } from './wallets';
+
+export const MAX_LOOKUP = 500;
+
+export interface SessionIndexEntry {
+  sessionId: string;
+}
+
+/** Called by startSession: makes the session findable by pile and by wallet. */
+export async function indexSession(ctx: TxContext, s: Session): Promise<void> {
+  const entry: SessionIndexEntry = { sessionId: s.sessionId };
+  await putJson(ctx.store, Keys.sessionsByPile(s.pileId, s.startedAt, s.sessionId), entry);
+  await putJson(ctx.store, Keys.sessionsByWallet(s.walletId, s.startedAt, s.sessionId), entry);
+}
+
+const windowSchema = z
+  .object({ from: timestampSchema.optional(), to: timestampSchema.optional() })
+  .strict()
+  .refine((w) => w.from === undefined || w.to === undefined || w.from <= w.to, {
+    message: 'from must not be after to',
+  });
+
+const bySchema = z.discriminatedUnion('by', [
+  z.object({ by: z.literal('pile'), pileId: pileIdSchema, window: windowSchema.optional() }).strict(),
+  z.object({ by: z.literal('wallet'), walletId: walletIdSchema, window: windowSchema.optional() }).strict(),
+]);
+
+/** Sessions of one pile or one wallet that started in [from, to], oldest first, at most MAX_LOOKUP. */
+export async function findSessions(ctx: TxContext, input: unknown): Promise<Session[]> {
+  const q = parse(bySchema, input, 'lookup');
+  const prefix =
+    q.by === 'pile' ? Keys.sessionsByPilePrefix(q.pileId) : Keys.sessionsByWalletPrefix(q.walletId);
+  const from = q.window?.from ?? 0;
+  const to = q.window?.to ?? 999_999_999_999;
+  // The start-time component is fixed-width, so the window is a key range.
+  const start = prefix + pad(from, 12);
+  const end = prefix + pad(to + 1, 12);
+  const out: Session[] = [];
+  for await (const kv of ctx.store.range(start, end)) {
+    const { sessionId } = JSON.parse(new TextDecoder().decode(kv.value)) as SessionIndexEntry;
+    const s = await getJson<Session>(ctx.store, Keys.session(sessionId));
+    if (s) out.push(s);
+    if (out.length >= MAX_LOOKUP) break;
+  }
+  return out;
+}
+
+export interface PeriodPositions {
+  period: number;
+  positions: Record<string, Position & { dueFen: number; movements: number }>;
+}
+
+/** Running totals of a period (open or closed), per operator, from the per-transaction position keys. */
+export async function periodPositions(
+  ctx: TxContext,
+  period: number,
+  mspId?: string,
+): Promise<PeriodPositions> {
+  const prefix = mspId ? Keys.operatorPositionsPrefix(period, mspId) : Keys.positionsPrefix(period);
+  const positions: PeriodPositions['positions'] = {};
+  for (const { value } of await listJson<PositionDelta>(ctx.store, prefix)) {
+    const p = (positions[value.mspId] ??= { ...emptyPosition(), dueFen: 0, movements: 0 });
+    for (const f of POSITION_FIELDS) p[f] += value[f] ?? 0;
+    p.movements += 1;
+  }
+  for (const p of Object.values(positions)) p.dueFen = dueOf(p);
+  return { period, positions };
+}
