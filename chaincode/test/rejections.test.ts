@@ -233,6 +233,17 @@ describe('session rejections', () => {
     ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
+    const { MAX_FEN } = await import('../src/domain/money');
+    await ledger.submit(client(A), (ctx) =>
+      topUp(ctx, { walletId: driver.walletId, amountFen: MAX_FEN - 5_000, reference: 'big' }),
+    );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        topUp(ctx, { walletId: driver.walletId, amountFen: 1, reference: 'over' }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'AMOUNT_OUT_OF_RANGE',
+    });
     await expect(
       ledger.submit(client(A), (ctx) =>
         registerPile(ctx, { localId: 'bad/id', publicKey: p1.keys.publicKeyHex }),
