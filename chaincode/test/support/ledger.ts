@@ -50,6 +50,7 @@ export class MemoryLedger {
     caller: Caller,
     fn: (ctx: TxContext) => Promise<T>,
     now = this.now,
+    txId = this.nextTxId(),
   ): Promise<Simulation<T>> {
     const reads = new Map<string, number | undefined>();
     const ranges: RangeRead[] = [];
@@ -81,7 +82,6 @@ export class MemoryLedger {
         })();
       },
     };
-    const txId = this.nextTxId();
     const ctx: TxContext = { txId, now, caller, store, events };
     try {
       const result = await fn(ctx);
@@ -128,6 +128,14 @@ export class MemoryLedger {
     const sim = await this.simulate(caller, fn, now);
     if (!sim.ok) throw sim.error;
     return sim.result as T;
+  }
+
+  /** Committed values under a key prefix, in key order (for checking invariants over the whole state). */
+  entries<T>(prefix: string): Array<{ key: string; value: T }> {
+    return [...this.state.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .sort()
+      .map((key) => ({ key, value: this.raw(key) as T }));
   }
 
   raw(key: string): unknown {
