@@ -336,6 +336,61 @@ describe('piles', () => {
   });
 });
 
+describe('membership', () => {
+  test('admitting an operator by governance: new MSP, not an auditor, unused name; then it pays its margin', async () => {
+    const { ledger, t } = await world();
+    const admit = (id: string, mspId: string, name: string) => ({
+      proposalId: id,
+      change: { kind: 'ADMIT_OPERATOR', mspId, name },
+      effectiveFrom: t,
+      votingEndsAt: t + 3600,
+    });
+    await expect(
+      ledger.submit(admin(A), (ctx) => propose(ctx, admit('p1', 'AuditorMSP', 'Sneaky'))),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(
+      ledger.submit(admin(A), (ctx) => propose(ctx, admit('p1', 'EchoMSP', OPS.B.name))),
+    ).rejects.toMatchObject({
+      code: 'OPERATOR_EXISTS',
+    });
+    const { payMargin } = await import('../src/domain/consortium');
+    await expect(ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx))).rejects.toMatchObject({
+      code: 'NOT_AN_OPERATOR',
+    });
+    await ledger.submit(admin(A), (ctx) => propose(ctx, admit('p1', 'EchoMSP', 'Echo Volt')));
+    for (const o of [A, B, OPS.C.mspId])
+      await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'p1', approve: true }));
+    await ledger.submit(client(B), (ctx) => enact(ctx, 'p1'));
+    await expect(
+      ledger.submit(client('EchoMSP'), (ctx) =>
+        registerPile(ctx, { localId: 'E1', publicKey: new Driver().keys.publicKeyHex }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'MARGIN_NOT_PAID',
+    });
+    await ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx));
+    await ledger.submit(client('EchoMSP'), (ctx) =>
+      registerPile(ctx, { localId: 'E1', publicKey: new Driver().keys.publicKeyHex }),
+    );
+  });
+
+  test('the clearing calendar cannot be changed by governance', async () => {
+    const { ledger, t } = await world();
+    const change = { kind: 'PARAMS', params: { ...PARAMS, clearingPeriodSec: 3600 } };
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
+        propose(ctx, { proposalId: 'cal', change, effectiveFrom: t, votingEndsAt: t + 60 }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const fine = { kind: 'PARAMS', params: { ...PARAMS, beanWh: 2000 } };
+    await ledger.submit(admin(A), (ctx) =>
+      propose(ctx, { proposalId: 'bean', change: fine, effectiveFrom: t, votingEndsAt: t + 60 }),
+    );
+  });
+});
+
 describe('governance', () => {
   test('a tariff change needs a qualified majority of admins and applies only to sessions started after it', async () => {
     const { ledger, driver, p1, t } = await world();

@@ -122,3 +122,27 @@ describe('clearing and governance rules', () => {
     expect(() => canonicalJson({ a: 0.5 })).toThrow('non-integer');
   });
 });
+
+describe('time-of-use over long spans', () => {
+  // Reference: walk minute by minute (sessions here start and stop on whole minutes).
+  function naive(from: number, to: number): Record<string, number> {
+    const out: Record<string, number> = { peak: 0, flat: 0, valley: 0 };
+    for (let t = from; t < to; t += 60) out[periodAt(TARIFF, t)]! += 60;
+    return out;
+  }
+  test('whole days are counted arithmetically and agree with a minute-by-minute walk', () => {
+    const cases = [
+      [0, 60],
+      [7 * 60, 26 * 60],
+      [23 * 60, 24 * 60 * 40 + 17],
+      [8 * 60 + 1, 8 * 60 + 1 + 24 * 60 * 3],
+    ];
+    for (const [a, b] of cases) {
+      const from = LOCAL_MIDNIGHT + a! * 60;
+      const to = LOCAL_MIDNIGHT + b! * 60;
+      const got = secondsByKind(TARIFF, from, to);
+      expect(got).toEqual(naive(from, to));
+      expect(got.peak + got.flat + got.valley).toBe(to - from);
+    }
+  });
+});

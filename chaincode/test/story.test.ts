@@ -221,6 +221,11 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     });
     const closed = await ledger.submit(client(B), (ctx) => closeEnvelope(ctx, 'newyear'), exp);
     expect(closed.returnedBeans).toBe(0);
+    await expect(ledger.submit(client(B), (ctx) => closeEnvelope(ctx, 'newyear'), exp)).rejects.toMatchObject(
+      {
+        code: 'ENVELOPE_CLOSED',
+      },
+    );
   });
 
   test('lookups: sessions by wallet and by pile within a time window, running positions of the open period', async () => {
@@ -326,6 +331,9 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
   });
 
   test('auditors read everything and write nothing', async () => {
+    await expect(ledger.submit(auditor, (ctx) => sealAudit(ctx, A))).rejects.toMatchObject({
+      code: 'AUDITOR_READ_ONLY',
+    });
     await expect(
       ledger.submit(auditor, (ctx) =>
         topUp(ctx, { walletId: driver.walletId, amountFen: 1, reference: 'x' }),

@@ -4,7 +4,7 @@
  */
 import { Context, Contract, Info, Transaction } from 'fabric-contract-api';
 import { z } from 'zod';
-import { auditHead, sealAudit, type AuditRecord } from '../domain/audit';
+import { auditHead, auditRecordsFrom, sealAudit } from '../domain/audit';
 import {
   allocateRebateFloat,
   buyBeans,
@@ -13,7 +13,7 @@ import {
   transferBeans,
   walletBeans,
 } from '../domain/beans';
-import { closePeriod, confirmTransfer, getClearing, transferStatus } from '../domain/clearing';
+import { closePeriod, confirmTransfer, getClearing, periodSchema, transferStatus } from '../domain/clearing';
 import {
   getConsortium,
   initConsortium,
@@ -27,17 +27,22 @@ import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../do
 import { enact, getProposal, propose, tally, vote } from '../domain/governance';
 import { Keys } from '../domain/keys';
 import { paramVersions } from '../domain/params';
-import { getPile, registerPile, setPileStatus } from '../domain/piles';
+import { getPile, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
 import { poolSummary } from '../domain/pool';
 import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
 import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
 import type { Tariff } from '../domain/tariff';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
-import { getWallet, openWallet, topUp } from '../domain/wallets';
-import { run } from './fabricContext';
+import { getWallet, openWallet, topUp, walletIdSchema } from '../domain/wallets';
+import { run, toSeconds } from './fabricContext';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
+const historyKeySchema = z
+  .string()
+  .min(1)
+  .max(300)
+  .regex(/^[A-Za-z0-9._/-]+$/, 'a world-state key');
 const positionsQuerySchema = z
   .object({ period: z.number().int().min(0).max(100_000_000), mspId: mspIdSchema.optional() })
   .strict();
@@ -197,24 +202,24 @@ export class EvPayContract extends Contract {
   async GetPile(ctx: Context, pileId: string): Promise<string> {
     return run(
       ctx,
-      reader((tx) => getPile(tx, pileId)),
+      reader((tx) => getPile(tx, parse(pileIdSchema, pileId, 'pileId'))),
     );
   }
   @Transaction(false)
   async GetWallet(ctx: Context, walletId: string): Promise<string> {
     return run(
       ctx,
-      reader(async (tx) => ({
-        wallet: await getWallet(tx, walletId),
-        beans: await walletBeans(tx, walletId),
-      })),
+      reader(async (tx) => {
+        const id = parse(walletIdSchema, walletId, 'walletId');
+        return { wallet: await getWallet(tx, id), beans: await walletBeans(tx, id) };
+      }),
     );
   }
   @Transaction(false)
   async GetSession(ctx: Context, sessionId: string): Promise<string> {
     return run(
       ctx,
-      reader((tx) => getSession(tx, sessionId)),
+      reader((tx) => getSession(tx, parse(idSchema, sessionId, 'sessionId'))),
     );
   }
   /** {"by":"pile","pileId":..} or {"by":"wallet","walletId":..}, optional "window":{"from","to"} (unix s). */
@@ -247,7 +252,7 @@ export class EvPayContract extends Contract {
   async GetEnvelope(ctx: Context, envelopeId: string): Promise<string> {
     return run(
       ctx,
-      reader((tx) => getEnvelope(tx, envelopeId)),
+      reader((tx) => getEnvelope(tx, parse(idSchema, envelopeId, 'envelopeId'))),
     );
   }
   @Transaction(false)
@@ -255,7 +260,7 @@ export class EvPayContract extends Contract {
     return run(
       ctx,
       reader(async (tx) => {
-        const p = Number(int(period));
+        const p = parse(periodSchema, int(period), 'period');
         return { result: await getClearing(tx, p), transfers: await transferStatus(tx, p) };
       }),
     );
@@ -275,8 +280,7 @@ export class EvPayContract extends Contract {
       reader(async (tx) => {
         const msp = parse(mspIdSchema, mspId, 'mspId');
         const from = Math.max(1, Number(int(fromSeq)) || 1);
-        const all = await listJson<AuditRecord>(tx.store, Keys.auditRecordsPrefix(msp), from - 1 + 500);
-        return all.slice(from - 1).map((e) => e.value);
+        return auditRecordsFrom(tx, msp, from, 500);
       }),
     );
   }
@@ -286,12 +290,13 @@ export class EvPayContract extends Contract {
     return run(
       ctx,
       reader(async () => {
+        parse(historyKeySchema, key, 'key');
         const out: Array<{ txId: string; timestamp: number; isDelete: boolean; value: unknown }> = [];
         for await (const m of ctx.stub.getHistoryForKey(key)) {
           const text = new TextDecoder().decode(m.value);
           out.push({
             txId: m.txId,
-            timestamp: m.timestamp.seconds.toNumber(),
+            timestamp: toSeconds(m.timestamp.seconds as number | { toNumber(): number }),
             isDelete: m.isDelete,
             value: text ? (JSON.parse(text) as unknown) : null,
           });

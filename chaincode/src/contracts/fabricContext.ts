@@ -18,6 +18,11 @@ export function roleFromId(id: string): string {
   return m?.[1] ?? '';
 }
 
+/** fabric-shim gives the proposal time as a Long but history timestamps as plain numbers. */
+export function toSeconds(v: number | { toNumber(): number }): number {
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
 export function toTxContext(ctx: Context): TxContext {
   const { stub, clientIdentity } = ctx;
   const id = clientIdentity.getID();
@@ -34,7 +39,7 @@ export function toTxContext(ctx: Context): TxContext {
         for await (const kv of stub.getStateByRange(start, end)) yield { key: kv.key, value: kv.value };
       })(),
   };
-  return { txId: stub.getTxID(), now: stub.getTxTimestamp().seconds.toNumber(), caller, store, events: [] };
+  return { txId: stub.getTxID(), now: toSeconds(stub.getTxTimestamp().seconds), caller, store, events: [] };
 }
 
 /**

@@ -13,7 +13,8 @@ import { sm3Hex } from '../crypto';
 import { canonicalJson } from './canonical';
 import type { TxContext } from './context';
 import { fail } from './errors';
-import { Keys } from './keys';
+import { Keys, prefixRange } from './keys';
+import { requireOperator } from './consortium';
 import { getJson, listJson, putJson, emit } from './state';
 import { nextIndex } from './txindex';
 
@@ -70,8 +71,25 @@ export async function auditHead(ctx: TxContext, mspId: string): Promise<AuditHea
   return (await getJson<AuditHead>(ctx.store, Keys.auditHead(mspId))) ?? { seq: 0, chain: GENESIS_CHAIN };
 }
 
-/** Links up to MAX_SEAL_BATCH pending records of `mspId` into its chain. */
+/** Sealed records of an operator from sequence `from` on, at most `limit`. */
+export async function auditRecordsFrom(
+  ctx: TxContext,
+  mspId: string,
+  from: number,
+  limit: number,
+): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  const [, end] = prefixRange(Keys.auditRecordsPrefix(mspId));
+  for await (const kv of ctx.store.range(Keys.auditRecord(mspId, from), end)) {
+    out.push(JSON.parse(new TextDecoder().decode(kv.value)) as AuditRecord);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** Any member links up to MAX_SEAL_BATCH pending records of `mspId` into its chain. */
 export async function sealAudit(ctx: TxContext, mspId: string): Promise<{ sealed: number; head: AuditHead }> {
+  await requireOperator(ctx);
   const pending = await listJson<PendingAudit>(ctx.store, Keys.auditPendingPrefix(mspId), MAX_SEAL_BATCH);
   if (pending.length === 0) fail('AUDIT_NOTHING_TO_SEAL', `no pending audit records for ${mspId}`);
   let head = await auditHead(ctx, mspId);

@@ -18,7 +18,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { beanPurchaseText, beanTransferText, requireSignature } from './messages';
-import { mulDivRoundHalfUp } from './money';
+import { MAX_FEN, mulDivRoundHalfUp } from './money';
 import { paramsAt } from './params';
 import { getOwnPile, floatSchema, type Pile } from './piles';
 import { getJson, listJson, putJson, emit } from './state';
@@ -161,6 +161,7 @@ export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promi
   const updated: Pile = { ...pile, rebateFloat: pile.rebateFloat + req.beans };
   await putJson(ctx.store, Keys.pile(pile.pileId), updated);
   await appendAudit(ctx, pile.operator, 'RebateFloatAllocated', { pileId: pile.pileId, beans: req.beans });
+  emit(ctx, 'RebateFloatAllocated', { pileId: pile.pileId, beans: req.beans, float: updated.rebateFloat });
   return updated;
 }
 
@@ -212,6 +213,8 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the purchase authorization has expired');
   const issuer = await getOperator(ctx, req.issuer);
   if (issuer.beanSalePriceFen === 0) fail('BEANS_NOT_ON_SALE', `${issuer.name} does not sell beans`);
+  if (BigInt(issuer.beanSalePriceFen) * BigInt(req.beans) > BigInt(MAX_FEN))
+    fail('AMOUNT_OUT_OF_RANGE', 'purchase too large', { beans: req.beans });
   const costFen = issuer.beanSalePriceFen * req.beans;
   if (costFen > req.maxCostFen)
     fail('AMOUNT_OUT_OF_RANGE', `cost ${costFen} fen exceeds the signed maximum ${req.maxCostFen}`, {

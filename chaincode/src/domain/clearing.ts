@@ -126,7 +126,7 @@ export function planTransfers(dues: ReadonlyArray<{ mspId: string; dueFen: numbe
   return out;
 }
 
-const periodSchema = z.number().int().min(0).max(100_000_000);
+export const periodSchema = z.number().int().min(0).max(100_000_000);
 
 export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise<ClearingResult> {
   const caller = await requireOperator(ctx);

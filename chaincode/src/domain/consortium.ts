@@ -134,6 +134,10 @@ export async function initConsortium(ctx: TxContext, input: unknown): Promise<Co
   const tariff: Tariff = { ...req.tariff, version: 1, effectiveFrom: ctx.now };
   await putJson(ctx.store, Keys.params(1), params);
   await putJson(ctx.store, Keys.tariff(1), tariff);
+  await appendAudit(ctx, ctx.caller.mspId, 'ConsortiumInitialized', {
+    operators: req.operators.map((o) => o.mspId),
+    auditorMspIds: req.auditorMspIds,
+  });
   emit(ctx, 'ConsortiumInitialized', { operators: req.operators.map((o) => o.mspId) });
   return consortium;
 }
@@ -145,8 +149,9 @@ export function newOperator(ctx: TxContext, mspId: string, name: string): Operat
 /** The operator's admin records that its margin deposit was paid into the pool. */
 export async function payMargin(ctx: TxContext): Promise<Operator> {
   await refuseAuditor(ctx);
+  const op = await getJson<Operator>(ctx.store, Keys.operator(ctx.caller.mspId));
+  if (!op) return fail('NOT_AN_OPERATOR', `${ctx.caller.mspId} is not a consortium operator`);
   requireAdminRole(ctx);
-  const op = await getOperator(ctx, ctx.caller.mspId);
   if (op.marginPaidFen > 0) fail('MARGIN_ALREADY_PAID', `${op.name} has already paid its margin`);
   const params = await paramsAt(ctx.store, ctx.now);
   const updated: Operator = { ...op, marginPaidFen: params.marginFen, marginPaidAt: ctx.now };

@@ -155,7 +155,7 @@ export async function closeEnvelope(ctx: TxContext, envelopeId: unknown): Promis
   await requireOperator(ctx);
   const id = parse(idSchema, envelopeId, 'envelopeId');
   const env = await getEnvelope(ctx, id);
-  if (env.status === 'closed') fail('ENVELOPE_EXPIRED', `envelope ${id} is already closed`);
+  if (env.status === 'closed') fail('ENVELOPE_CLOSED', `envelope ${id} is already closed`);
   if (ctx.now < env.expiresAt) fail('ENVELOPE_NOT_EXPIRED', `envelope ${id} expires at ${env.expiresAt}`);
   const returned = env.totalBeans - env.claimedBeans;
   await setTreasury(ctx, env.issuer, (await treasury(ctx, env.issuer)) + returned);

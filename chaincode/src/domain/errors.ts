@@ -1,7 +1,7 @@
 /**
  * Every rejection the chaincode can return, with a stable machine-readable code.
  * The category tells clients (and the gateway's HTTP mapping) what kind of failure it is;
- * the codes are part of the public contract: never rename one, only add.
+ * the codes are part of the public contract from the first deployment on: never rename one, only add.
  */
 export const ERROR_CATEGORIES = {
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   ENVELOPE_EXPIRED: C.PRECONDITION,
   ENVELOPE_NOT_EXPIRED: C.PRECONDITION,
   ENVELOPE_EMPTY: C.PRECONDITION,
+  ENVELOPE_CLOSED: C.CONFLICT,
   ENVELOPE_ALREADY_CLAIMED: C.CONFLICT,
   PERIOD_NOT_ENDED: C.PRECONDITION,
   PERIOD_CLOSED: C.CONFLICT,

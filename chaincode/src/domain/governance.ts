@@ -11,10 +11,12 @@ import { z } from 'zod';
 import { appendAudit } from './audit';
 import {
   activeOperators,
+  getConsortium,
   newOperator,
   operatorNameSchema,
   requireOperator,
   requireOperatorAdmin,
+  type Operator,
 } from './consortium';
 import type { TxContext } from './context';
 import { fail } from './errors';
@@ -62,10 +64,37 @@ export function requiredApprovals(members: number, num: number, den: number): nu
   return Math.ceil((members * num) / den);
 }
 
+/**
+ * Checks a change against the current state, at proposal and again at enactment:
+ * - an admitted operator must be new, not an auditor organization, and have an unused English name;
+ * - the clearing calendar (period length and alignment) is fixed at initialization: changing it would
+ *   renumber periods that already hold positions.
+ */
+async function checkChange(ctx: TxContext, change: Change): Promise<void> {
+  if (change.kind === 'ADMIT_OPERATOR') {
+    if (await exists(ctx.store, Keys.operator(change.mspId)))
+      fail('OPERATOR_EXISTS', `${change.mspId} is already a member`);
+    if ((await getConsortium(ctx)).auditorMspIds.includes(change.mspId))
+      fail('INVALID_ARGUMENT', `${change.mspId} is an auditor organization`);
+    const names = (await listJson<Operator>(ctx.store, Keys.operatorsPrefix())).map((e) => e.value.name);
+    if (names.includes(change.name)) fail('OPERATOR_EXISTS', `an operator is already named ${change.name}`);
+  } else if (change.kind === 'PARAMS') {
+    const current = await paramsAt(ctx.store, ctx.now);
+    if (
+      change.params.clearingPeriodSec !== current.clearingPeriodSec ||
+      change.params.clearingUtcOffsetMinutes !== current.clearingUtcOffsetMinutes
+    )
+      fail('INVALID_ARGUMENT', 'the clearing period length and alignment cannot change', {
+        path: 'change.params.clearingPeriodSec',
+      });
+  }
+}
+
 export async function propose(ctx: TxContext, input: unknown): Promise<Proposal> {
   const op = await requireOperatorAdmin(ctx);
   const req = parse(proposeSchema, input, 'proposal');
   if (req.votingEndsAt <= ctx.now) fail('INVALID_ARGUMENT', 'votingEndsAt must be in the future');
+  await checkChange(ctx, req.change);
   if (await exists(ctx.store, Keys.proposal(req.proposalId)))
     fail('PROPOSAL_EXISTS', `proposal ${req.proposalId} exists`);
   const p: Proposal = { ...req, proposer: op.mspId, proposedAt: ctx.now, status: 'open' };
@@ -136,6 +165,7 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
     });
   let version = 0;
   const change = p.change;
+  await checkChange(ctx, change);
   if (change.kind === 'TARIFF') {
     const versions = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value);
     const last = versions[versions.length - 1];
@@ -157,8 +187,6 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
       effectiveFrom,
     } satisfies Params);
   } else {
-    if (await exists(ctx.store, Keys.operator(change.mspId)))
-      fail('OPERATOR_EXISTS', `${change.mspId} is already a member`);
     await putJson(ctx.store, Keys.operator(change.mspId), newOperator(ctx, change.mspId, change.name));
   }
   const enacted: Proposal = {

@@ -95,14 +95,19 @@ export async function setPileStatus(ctx: TxContext, input: unknown): Promise<Pil
   if (req.status === 'retired' && pile.activeSession)
     fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });
   const updated: Pile = { ...pile, status: req.status };
-  if (req.status === 'retired' && pile.rebateFloat > 0) {
+  const returnedBeans = req.status === 'retired' ? pile.rebateFloat : 0;
+  if (returnedBeans > 0) {
     // Beans set aside at a retired pile go back to the operator's treasury.
     await setTreasury(ctx, pile.operator, (await treasury(ctx, pile.operator)) + pile.rebateFloat);
     updated.rebateFloat = 0;
   }
   await putJson(ctx.store, Keys.pile(pile.pileId), updated);
-  await appendAudit(ctx, pile.operator, 'PileStatusChanged', { pileId: pile.pileId, status: req.status });
-  emit(ctx, 'PileStatusChanged', { pileId: pile.pileId, status: req.status });
+  await appendAudit(ctx, pile.operator, 'PileStatusChanged', {
+    pileId: pile.pileId,
+    status: req.status,
+    returnedBeans,
+  });
+  emit(ctx, 'PileStatusChanged', { pileId: pile.pileId, status: req.status, returnedBeans });
   return updated;
 }
 

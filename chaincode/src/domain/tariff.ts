@@ -12,9 +12,8 @@
  *   3. The energy part is round_half_up(sum Wh_k * energy_k / 1000); the service part is the rest.
  */
 import { z } from 'zod';
-import { fail } from './errors';
 import { divRoundHalfUp, splitProportional } from './money';
-import { fenSchema, parse, timestampSchema } from './validate';
+import { fenSchema } from './validate';
 
 /** In this order remainders of the energy split are handed out: a tie favours the driver (valley first). */
 export const PERIOD_KINDS = ['valley', 'flat', 'peak'] as const;
@@ -56,15 +55,6 @@ export interface Tariff extends TariffDraft {
   effectiveFrom: number;
 }
 
-export function parseTariffDraft(input: unknown): TariffDraft {
-  return parse(tariffDraftSchema, input, 'tariff');
-}
-
-export const tariffSchemaForVersion = tariffDraftSchema;
-export const effectiveFromSchema = timestampSchema;
-
-/** Longest session priced; a longer one must have been closed as stale long before. */
-const MAX_PRICED_SECONDS = 31 * 24 * 3600;
 const DAY = 24 * 3600;
 
 /** The period kind at a Unix second. */
@@ -78,11 +68,12 @@ export function periodAt(tariff: TariffDraft, t: number): PeriodKind {
 /** Seconds spent in each period kind over [from, to). */
 export function secondsByKind(tariff: TariffDraft, from: number, to: number): Record<PeriodKind, number> {
   const out: Record<PeriodKind, number> = { peak: 0, flat: 0, valley: 0 };
-  if (to - from > MAX_PRICED_SECONDS)
-    fail('INVALID_ARGUMENT', 'session longer than the longest priced duration');
   const offset = tariff.utcOffsetMinutes * 60;
   const starts = tariff.periods.map((p) => p.startMinute * 60);
-  let t = from;
+  // Each whole day adds one day's schedule, so the walk below covers less than a day at any length.
+  const days = Math.floor(Math.max(0, to - from) / DAY);
+  tariff.periods.forEach((p, i) => (out[p.kind] += days * ((starts[i + 1] ?? DAY) - (starts[i] ?? 0))));
+  let t = from + days * DAY;
   while (t < to) {
     const local = (((t + offset) % DAY) + DAY) % DAY;
     // Next boundary: the first period start after `local`, else the next midnight.

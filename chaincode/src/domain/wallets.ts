@@ -61,6 +61,7 @@ export async function openWallet(ctx: TxContext, input: unknown): Promise<Wallet
     openedBy: op.mspId,
   };
   await putWallet(ctx, w);
+  await appendAudit(ctx, op.mspId, 'WalletOpened', { walletId, publicKey: req.publicKey });
   emit(ctx, 'WalletOpened', { walletId });
   return w;
 }
