@@ -1,0 +1,201 @@
+/**
+ * Chaincode-side cost: how much CPU an endorsing peer spends in our rules and SM crypto per transaction.
+ * It runs the domain rules on the in-memory world state (no Fabric), so it is a floor for the peer's
+ * endorsement cost, not a network throughput; the network benchmark belongs to the gateway (issue 4).
+ *
+ *   npm run bench -- [--seconds 10] [--piles 50] [--out bench/results]
+ *
+ * Client work (driver and pile signatures) is done before each timed batch and not counted.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sm2GenerateKeyPair, sm2Sign, sm2Verify, sm3Hex } from '../chaincode/src/crypto';
+import { registerPile } from '../chaincode/src/domain/piles';
+import { startSession, stopSession } from '../chaincode/src/domain/sessions';
+import { openWallet, topUp } from '../chaincode/src/domain/wallets';
+import { MemoryLedger, type Simulation } from '../chaincode/test/support/ledger';
+import { bootstrap, client, Driver, OPS, PileDevice } from '../chaincode/test/support/fixtures';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    piles: { type: 'string', default: '50' },
+    out: { type: 'string', default: 'bench/results' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const PILES = Number(values.piles);
+if (!(SECONDS > 0 && PILES > 0 && Number.isInteger(PILES)))
+  throw new Error('--seconds and --piles must be positive');
+
+let peakRss = 0;
+const sampleRss = (): void => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+};
+const timer = setInterval(sampleRss, 50);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+function stats(ms: number[]) {
+  const s = [...ms].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),
+  };
+}
+function rate(fn: () => void, budgetMs: number): number {
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < budgetMs) {
+    fn();
+    n += 1;
+  }
+  return (n * 1000) / (performance.now() - start);
+}
+
+async function timed<T>(
+  ledger: MemoryLedger,
+  fn: () => Promise<Simulation<T>>,
+  into: number[],
+): Promise<Simulation<T>> {
+  const t0 = performance.now();
+  const sim = await fn();
+  into.push(performance.now() - t0);
+  return sim;
+}
+
+async function main(): Promise<void> {
+  // 1. SM crypto through the project's wrapper.
+  const kp = sm2GenerateKeyPair();
+  const msg = 'EVPAY/READING/1\nSTOP\ns1\nAlphaMSP.P1\n123456\n1767225600';
+  const sig = sm2Sign(kp.privateKeyHex, msg);
+  const kib = 'x'.repeat(1024);
+  const crypto = {
+    sm2SignPerSec: rate(() => sm2Sign(kp.privateKeyHex, msg), 1500),
+    sm2VerifyPerSec: rate(() => sm2Verify(kp.publicKeyHex, msg, sig), 1500),
+    sm3KiBPerSec: rate(() => sm3Hex(kib), 1000),
+  };
+
+  // 2. Sessions at distinct piles and wallets, a block of starts then a block of stops per round.
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const A = OPS.A.mspId;
+  const piles = Array.from({ length: PILES }, (_, i) => new PileDevice(`${A}.B${i}`));
+  const drivers = Array.from({ length: PILES }, () => new Driver());
+  for (const p of piles)
+    await ledger.submit(client(A), (ctx) =>
+      registerPile(ctx, { localId: p.localId, publicKey: p.keys.publicKeyHex }),
+    );
+  for (const [i, d] of drivers.entries()) {
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    await ledger.submit(client(A), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 1_000_000_000, reference: `b${i}` }),
+    );
+  }
+  const startMs: number[] = [];
+  const stopMs: number[] = [];
+  let invalid = 0;
+  let settled = 0;
+  let round = 0;
+  let t = ledger.now;
+  const meter = new Array<number>(PILES).fill(0);
+  const began = performance.now();
+  let endorseMs = 0;
+  while (performance.now() - began < SECONDS * 1000) {
+    round += 1;
+    t += 600;
+    const now = t;
+    const starts = piles.map((p, i) => ({
+      authorization: drivers[i]!.authorize(p.pileId, 5_000, now + 600),
+      startReading: p.reading('START', `r${round}p${i}`, meter[i]!, now),
+    }));
+    const stops = piles.map((p, i) => ({
+      stopReading: p.reading('STOP', `r${round}p${i}`, meter[i]! + 20_000, now + 300),
+    }));
+    const e0 = performance.now();
+    const startSims = [];
+    for (const s of starts)
+      startSims.push(
+        await timed(ledger, () => ledger.simulate(client(A), (ctx) => startSession(ctx, s), now), startMs),
+      );
+    invalid += ledger.commitBlock(startSims).filter((v) => v !== 'VALID').length;
+    const stopSims = [];
+    for (const s of stops)
+      stopSims.push(
+        await timed(
+          ledger,
+          () => ledger.simulate(client(A), (ctx) => stopSession(ctx, s), now + 300),
+          stopMs,
+        ),
+      );
+    const v = ledger.commitBlock(stopSims);
+    endorseMs += performance.now() - e0;
+    invalid += v.filter((x) => x !== 'VALID').length;
+    settled += v.filter((x) => x === 'VALID').length;
+    for (let i = 0; i < PILES; i++) meter[i]! += 20_000;
+    sampleRss();
+  }
+  clearInterval(timer);
+  const cpu = os.cpus();
+  const result = {
+    date: new Date().toISOString(),
+    command: `npm run bench -- --seconds ${SECONDS} --piles ${PILES}`,
+    machine: {
+      cpu: cpu[0]?.model ?? 'unknown',
+      cores: cpu.length,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    crypto: Object.fromEntries(Object.entries(crypto).map(([k, v]) => [k, Math.round(v)])),
+    sessions: {
+      piles: PILES,
+      rounds: round,
+      settled,
+      invalidated: invalid,
+      settledPerSecondOneCore: Math.round((settled * 1000) / endorseMs),
+      startEndorseMs: stats(startMs),
+      stopEndorseMs: stats(stopMs),
+    },
+    peakRssMiB: Math.round(peakRss / 2 ** 20),
+  };
+  mkdirSync(values.out!, { recursive: true });
+  const base = path.join(values.out!, 'chaincode');
+  writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+  const f = (x: number): string => x.toFixed(2);
+  const md = [
+    `# Chaincode-side cost per transaction`,
+    ``,
+    `Machine: ${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.memGiB} GiB, Node ${result.machine.node}. Date: ${result.date}.`,
+    `Command: \`${result.command}\`. Domain rules on the in-memory world state with Fabric's MVCC validation; no Fabric processes.`,
+    ``,
+    `| measure | value |`,
+    `| --- | --- |`,
+    `| SM2 sign / s | ${result.crypto.sm2SignPerSec} |`,
+    `| SM2 verify / s | ${result.crypto.sm2VerifyPerSec} |`,
+    `| SM3 of 1 KiB / s | ${result.crypto.sm3KiBPerSec} |`,
+    `| sessions settled (start + stop) | ${settled} in ${round} rounds of ${PILES} piles |`,
+    `| invalidated transactions (distinct piles and wallets) | ${invalid} |`,
+    `| sessions settled / s, one core, endorsement only | ${result.sessions.settledPerSecondOneCore} |`,
+    `| start endorsement ms p50 / p95 / p99 | ${f(result.sessions.startEndorseMs.p50)} / ${f(result.sessions.startEndorseMs.p95)} / ${f(result.sessions.startEndorseMs.p99)} |`,
+    `| stop+settle endorsement ms p50 / p95 / p99 | ${f(result.sessions.stopEndorseMs.p50)} / ${f(result.sessions.stopEndorseMs.p95)} / ${f(result.sessions.stopEndorseMs.p99)} |`,
+    `| peak RSS of the bench process | ${result.peakRssMiB} MiB |`,
+    ``,
+  ].join('\n');
+  writeFileSync(`${base}.md`, md);
+  process.stdout.write(md + `\nwritten: ${base}.json, ${base}.md\n`);
+}
+
+main().catch((e: unknown) => {
+  clearInterval(timer);
+  console.error(e);
+  process.exit(1);
+});
