@@ -11,6 +11,8 @@ export {
   sm2SignatureIsCanonical,
   sm2SignatureRawToDer,
   sm2Verify,
+  sm2KeyTableCount,
+  SM2_KEY_TABLE_CAPACITY,
   sm3Hex,
   sm4DecryptCbc,
   sm4EncryptCbc,

@@ -62,6 +62,44 @@ function getBasePoint(): Sm2Point {
   return basePoint;
 }
 
+/**
+ * Public keys recur (a pile signs every reading, a driver every authorization), so a key seen a second
+ * time gets a precomputed window table: measured on this project's 2-core machine, building it costs
+ * ~6 ms once and ~77 KiB, and cuts that key's scalar multiplication from ~2.3 ms to ~0.45 ms. A key seen
+ * once stays a plain point (a table would cost more than it saves). Both maps are bounded LRUs; the
+ * cache changes speed only, never a result, so endorsement stays deterministic.
+ */
+const TABLE_WINDOW = 4;
+export const SM2_KEY_TABLE_CAPACITY = 256;
+const tables = new Map<string, Sm2Point>();
+const seenOnce = new Map<string, true>();
+
+function touch<V>(m: Map<string, V>, key: string, value: V, capacity: number): void {
+  m.delete(key);
+  m.set(key, value);
+  if (m.size > capacity) m.delete(m.keys().next().value as string);
+}
+
+function verificationPoint(publicKeyHex: string): Sm2Point {
+  const table = tables.get(publicKeyHex);
+  if (table) {
+    touch(tables, publicKeyHex, table, SM2_KEY_TABLE_CAPACITY);
+    return table;
+  }
+  if (seenOnce.delete(publicKeyHex)) {
+    const built = sm2.precomputePublicKey(publicKeyHex, TABLE_WINDOW);
+    touch(tables, publicKeyHex, built, SM2_KEY_TABLE_CAPACITY);
+    return built;
+  }
+  touch(seenOnce, publicKeyHex, true, 4 * SM2_KEY_TABLE_CAPACITY);
+  return pointFromHex(publicKeyHex);
+}
+
+/** Number of keys holding a precomputed table (for tests and metrics). */
+export function sm2KeyTableCount(): number {
+  return tables.size;
+}
+
 /** The library's point class, taken from the generator so no second curve definition exists. */
 function pointFromHex(publicKeyHex: string): Sm2Point {
   const Point = getBasePoint().constructor as unknown as { fromHex(hex: string): Sm2Point };
@@ -226,9 +264,7 @@ export function sm2Verify(
     // infinity to x = 0 (accepting r = e) where the standard and OpenSSL reject.
     const t = (sig.r + sig.s) % N;
     if (t === 0n) return false;
-    // A plain point: precomputing a table for a key used once costs more than the multiplication itself
-    // (measured 4.7 ms for precomputePublicKey vs 0.007 ms for fromHex; see bench/).
-    const publicPoint = pointFromHex(publicKeyHex);
+    const publicPoint = verificationPoint(publicKeyHex);
     const sum = getBasePoint().multiplyUnsafe(sig.s).add(publicPoint.multiplyUnsafe(t));
     if (sum.is0()) return false;
     return (e + sum.x) % N === sig.r;

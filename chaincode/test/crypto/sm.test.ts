@@ -16,6 +16,8 @@ import {
   sm2SignatureIsCanonical,
   sm2SignatureRawToDer,
   sm2Verify,
+  sm2KeyTableCount,
+  SM2_KEY_TABLE_CAPACITY,
   sm3Hex,
   sm4DecryptCbc,
   sm4EncryptCbc,
@@ -583,3 +585,28 @@ function modPow(base: bigint, exp: bigint, m: bigint): bigint {
   }
   return result;
 }
+
+describe('verification key tables (speed only, never the result)', () => {
+  test('first, second and later uses of a key give the same verdicts, forgeries included', () => {
+    const kp = sm2GenerateKeyPair();
+    const other = sm2GenerateKeyPair();
+    const good = sm2Sign(kp.privateKeyHex, 'reading');
+    const foreign = sm2Sign(other.privateKeyHex, 'reading');
+    const before = sm2KeyTableCount();
+    for (let use = 1; use <= 4; use++) {
+      expect([use, sm2Verify(kp.publicKeyHex, 'reading', good)]).toEqual([use, true]);
+      expect([use, sm2Verify(kp.publicKeyHex, 'reading!', good)]).toEqual([use, false]);
+      expect([use, sm2Verify(kp.publicKeyHex, 'reading', foreign)]).toEqual([use, false]);
+    }
+    expect(sm2KeyTableCount()).toBe(Math.min(before + 1, SM2_KEY_TABLE_CAPACITY));
+  });
+
+  test('the table cache stays bounded', () => {
+    const keys = Array.from({ length: 40 }, () => sm2GenerateKeyPair());
+    for (const k of keys) {
+      const sig = sm2Sign(k.privateKeyHex, 'x');
+      expect(sm2Verify(k.publicKeyHex, 'x', sig) && sm2Verify(k.publicKeyHex, 'x', sig)).toBe(true);
+    }
+    expect(sm2KeyTableCount()).toBeLessThanOrEqual(SM2_KEY_TABLE_CAPACITY);
+  });
+});
