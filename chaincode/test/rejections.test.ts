@@ -176,6 +176,27 @@ describe('session rejections', () => {
     expect((await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId))).heldFen).toBe(4_000);
   });
 
+  test('an implausible energy jump is refused; the operator can still close with a plausible reading', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 2_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 2_000_000_000, t + 60) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'ENERGY_IMPLAUSIBLE',
+    });
+    const s = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 1_000, t + 60) }),
+    );
+    expect(s.settlement?.chargedFen).toBe(150);
+  });
+
   test('a stale session is closed by its operator only after the limit, with the last signed reading', async () => {
     const { ledger, driver, p1, t } = await world();
     await ledger.submit(client(A), (ctx) =>
@@ -326,6 +347,13 @@ describe('piles', () => {
     const retired = await ledger.submit(client(A), (ctx) =>
       setPileStatus(ctx, { pileId: p1.pileId, status: 'retired' }),
     );
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 1, reference: 'f2' }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'PILE_RETIRED',
+    });
     expect(retired.rebateFloat).toBe(0);
     expect((await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).treasury).toBe(10);
     await expect(
@@ -388,6 +416,56 @@ describe('membership', () => {
     await ledger.submit(admin(A), (ctx) =>
       propose(ctx, { proposalId: 'bean', change: fine, effectiveFrom: t, votingEndsAt: t + 60 }),
     );
+  });
+});
+
+describe('proposal lifecycle', () => {
+  test('the proposer withdraws; after voting ends an unapproved proposal expires; an approved one must be enacted', async () => {
+    const { ledger, t } = await world();
+    const { closeProposal } = await import('../src/domain/governance');
+    const mk = (id: string) => ({
+      proposalId: id,
+      change: { kind: 'ADMIT_OPERATOR', mspId: `${id}MSP`, name: `Op ${id}` },
+      effectiveFrom: t,
+      votingEndsAt: t + 600,
+    });
+    for (const id of ['w', 'x', 'y']) await ledger.submit(admin(A), (ctx) => propose(ctx, mk(id)));
+    await expect(ledger.submit(admin(B), (ctx) => closeProposal(ctx, 'w'))).rejects.toMatchObject({
+      code: 'PROPOSAL_NOT_CLOSABLE',
+    });
+    expect((await ledger.submit(admin(A), (ctx) => closeProposal(ctx, 'w'))).status).toBe('withdrawn');
+    await expect(
+      ledger.submit(admin(A), (ctx) => vote(ctx, { proposalId: 'w', approve: true })),
+    ).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
+    for (const o of [A, B, OPS.C.mspId])
+      await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'y', approve: true }));
+    const later = t + 601;
+    expect((await ledger.submit(client(B), (ctx) => closeProposal(ctx, 'x'), later)).status).toBe('expired');
+    await expect(ledger.submit(client(B), (ctx) => enact(ctx, 'x'), later)).rejects.toMatchObject({
+      code: 'PROPOSAL_CLOSED',
+    });
+    await expect(ledger.submit(client(B), (ctx) => closeProposal(ctx, 'y'), later)).rejects.toMatchObject({
+      code: 'PROPOSAL_NOT_CLOSABLE',
+    });
+    expect((await ledger.submit(client(B), (ctx) => enact(ctx, 'y'), later)).status).toBe('enacted');
+  });
+
+  test('tariff prices are bounded so no session price can overflow', async () => {
+    const { ledger, t } = await world();
+    const absurd = {
+      ...TARIFF,
+      prices: { ...TARIFF.prices, peak: { energyFenPerKwh: 10_000_000, serviceFenPerKwh: 0 } },
+    };
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
+        propose(ctx, {
+          proposalId: 'p',
+          change: { kind: 'TARIFF', tariff: absurd },
+          effectiveFrom: t,
+          votingEndsAt: t + 60,
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 

@@ -14,17 +14,11 @@ import {
   walletBeans,
 } from '../domain/beans';
 import { closePeriod, confirmTransfer, getClearing, periodSchema, transferStatus } from '../domain/clearing';
-import {
-  getConsortium,
-  initConsortium,
-  payMargin,
-  requireReader,
-  setOperatorPolicy,
-  type Operator,
-} from '../domain/consortium';
+import { getConsortium, requireReader, type Operator } from '../domain/access';
+import { initConsortium, payMargin, setOperatorPolicy } from '../domain/consortium';
 import type { TxContext } from '../domain/context';
 import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../domain/envelopes';
-import { enact, getProposal, propose, tally, vote } from '../domain/governance';
+import { closeProposal, enact, getProposal, propose, tally, vote } from '../domain/governance';
 import { Keys } from '../domain/keys';
 import { paramVersions } from '../domain/params';
 import { getPile, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
@@ -38,6 +32,7 @@ import { getWallet, openWallet, topUp, walletIdSchema } from '../domain/wallets'
 import { run, toSeconds } from './fabricContext';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
+const seqSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const historyKeySchema = z
   .string()
   .min(1)
@@ -86,6 +81,11 @@ export class EvPayContract extends Contract {
   @Transaction()
   async Enact(ctx: Context, proposalId: string): Promise<string> {
     return run(ctx, (tx) => enact(tx, proposalId));
+  }
+
+  @Transaction()
+  async CloseProposal(ctx: Context, proposalId: string): Promise<string> {
+    return run(ctx, (tx) => closeProposal(tx, proposalId));
   }
 
   // --- piles, wallets, sessions ---
@@ -279,7 +279,7 @@ export class EvPayContract extends Contract {
       ctx,
       reader(async (tx) => {
         const msp = parse(mspIdSchema, mspId, 'mspId');
-        const from = Math.max(1, Number(int(fromSeq)) || 1);
+        const from = parse(seqSchema, int(fromSeq), 'fromSeq');
         return auditRecordsFrom(tx, msp, from, 500);
       }),
     );

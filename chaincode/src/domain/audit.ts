@@ -14,7 +14,7 @@ import { canonicalJson } from './canonical';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
-import { requireOperator } from './consortium';
+import { requireOperator } from './access';
 import { getJson, listJson, putJson, emit } from './state';
 import { nextIndex } from './txindex';
 

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { appendAudit } from './audit';
 import { addPosition } from './clearing';
-import { getOperator, requireOperator, requireOperatorAdmin } from './consortium';
+import { getOperator, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -154,6 +154,7 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
 export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promise<Pile> {
   const req = parse(floatSchema, input, 'rebate float');
   const pile = await getOwnPile(ctx, req.pileId);
+  if (pile.status === 'retired') fail('PILE_RETIRED', `pile ${pile.pileId} is retired`);
   await consumeReference(ctx, 'float', pile.operator, req.reference);
   const t = await treasury(ctx, pile.operator);
   if (req.beans > t) fail('INSUFFICIENT_BEANS', `treasury holds ${t} beans`, { treasury: t });

@@ -15,7 +15,7 @@
  * confirmed by both sides; a transfer with the pool is confirmed by its operator side.
  */
 import { z } from 'zod';
-import { activeOperators, requireOperator, requireOperatorAdmin } from './consortium';
+import { activeOperators, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -25,7 +25,8 @@ import { nextIndex } from './txindex';
 import { appendAudit } from './audit';
 import { parse } from './validate';
 
-export const POOL = 'POOL';
+/** The pool's side of a transfer; '#' cannot occur in an MSP id, so no operator is mistaken for it. */
+export const POOL = '#pool';
 
 export const POSITION_FIELDS = [
   'energyRevenueFen',

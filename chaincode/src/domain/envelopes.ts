@@ -10,7 +10,7 @@ import { sm3Hex } from '../crypto';
 import { appendAudit } from './audit';
 import { beanBalance, setBeanBalance } from './beans';
 import { setTreasury, treasury } from './treasury';
-import { requireOperator } from './consortium';
+import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';

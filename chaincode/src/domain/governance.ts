@@ -12,12 +12,11 @@ import { appendAudit } from './audit';
 import {
   activeOperators,
   getConsortium,
-  newOperator,
-  operatorNameSchema,
   requireOperator,
   requireOperatorAdmin,
   type Operator,
-} from './consortium';
+} from './access';
+import { newOperator, operatorNameSchema } from './consortium';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -49,7 +48,8 @@ export interface Proposal {
   votingEndsAt: number;
   proposer: string;
   proposedAt: number;
-  status: 'open' | 'enacted';
+  status: 'open' | 'enacted' | 'withdrawn' | 'expired';
+  closedAt?: number;
   enactedAt?: number;
   enactedVersion?: number;
 }
@@ -156,7 +156,7 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
   const op = await requireOperator(ctx);
   const proposalId = parse(idSchema, proposalIdInput, 'proposalId');
   const p = await getProposal(ctx, proposalId);
-  if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} was already enacted`);
+  if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} is ${p.status}`);
   const t = await tally(ctx, proposalId);
   if (t.approvals < t.required)
     fail('QUORUM_NOT_REACHED', `${t.approvals} of ${t.required} required approvals`, {
@@ -199,4 +199,32 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
   await appendAudit(ctx, op.mspId, 'ProposalEnacted', { proposalId, kind: change.kind, version });
   emit(ctx, 'ProposalEnacted', { proposalId, kind: change.kind, version });
   return enacted;
+}
+
+/**
+ * Ends a proposal that will not be enacted: its proposer may withdraw it while it is open; once voting
+ * has ended without the required approvals, any member may mark it expired. An approved proposal is
+ * enacted, not closed.
+ */
+export async function closeProposal(ctx: TxContext, proposalIdInput: unknown): Promise<Proposal> {
+  const op = await requireOperator(ctx);
+  const proposalId = parse(idSchema, proposalIdInput, 'proposalId');
+  const p = await getProposal(ctx, proposalId);
+  if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} is ${p.status}`);
+  let status: Proposal['status'];
+  if (ctx.now > p.votingEndsAt) {
+    const t = await tally(ctx, proposalId);
+    if (t.approvals >= t.required)
+      fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
+    status = 'expired';
+  } else {
+    if (op.mspId !== p.proposer || ctx.caller.role !== 'admin')
+      fail('PROPOSAL_NOT_CLOSABLE', "only the proposer's admin may withdraw a proposal before voting ends");
+    status = 'withdrawn';
+  }
+  const closed: Proposal = { ...p, status, closedAt: ctx.now };
+  await putJson(ctx.store, Keys.proposal(proposalId), closed);
+  await appendAudit(ctx, op.mspId, 'ProposalClosed', { proposalId, status });
+  emit(ctx, 'ProposalClosed', { proposalId, status });
+  return closed;
 }

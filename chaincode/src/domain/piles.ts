@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { isValidSm2PublicKey } from '../crypto';
 import { appendAudit } from './audit';
-import { requireOperator } from './consortium';
+import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -34,7 +34,10 @@ const localIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'pile local id: 
 export const pileIdSchema = z
   .string()
   .max(105)
-  .regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,40}$/, 'pile id must be "<operator MSP id>.<local id>"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[A-Za-z0-9_-]{1,40}$/,
+    'pile id must be "<operator MSP id>.<local id>"',
+  );
 
 export function operatorOfPile(pileId: string): string {
   return pileId.slice(0, pileId.indexOf('.'));

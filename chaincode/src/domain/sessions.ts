@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { appendAudit } from './audit';
 import { beanBalance, rebateFor, redeemBeans, setBeanBalance } from './beans';
 import { addPosition } from './clearing';
-import { getOperator } from './consortium';
+import { getOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -31,6 +31,8 @@ import { idSchema, parse, positiveFenSchema, signatureSchema, timestampSchema, w
 
 /** A reading may be stamped at most this far ahead of the transaction time (pile clock skew). */
 export const MAX_CLOCK_SKEW_SEC = 300;
+/** 1 GWh: no charging session delivers this much; a larger difference is a faulty meter or a forgery. */
+export const MAX_SESSION_WH = 1_000_000_000;
 
 const readingSchema = (kind: z.ZodType<MeterReading['kind']>) =>
   z
@@ -225,6 +227,11 @@ async function settle(
     stop = { meterWh: reading.meterWh, readAt: reading.readAt, kind: reading.kind };
   }
   const energyWh = stop.meterWh - session.start.meterWh;
+  if (energyWh > MAX_SESSION_WH)
+    fail('ENERGY_IMPLAUSIBLE', `${energyWh} Wh in one session is implausible`, {
+      energyWh,
+      max: MAX_SESSION_WH,
+    });
   // A direct read of the version fixed at start: no range read, so an enactment never conflicts with it.
   const tariff = await getJson<Tariff>(ctx.store, Keys.tariff(session.tariffVersion));
   if (!tariff) return fail('NO_TARIFF_IN_FORCE', `tariff version ${session.tariffVersion} is missing`);

@@ -13,13 +13,15 @@
  */
 import { z } from 'zod';
 import { divRoundHalfUp, splitProportional } from './money';
-import { fenSchema } from './validate';
 
 /** In this order remainders of the energy split are handed out: a tie favours the driver (valley first). */
 export const PERIOD_KINDS = ['valley', 'flat', 'peak'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
 
-const priceSchema = z.object({ energyFenPerKwh: fenSchema, serviceFenPerKwh: fenSchema }).strict();
+/** At most 1,000 yuan per kWh each: with MAX_SESSION_WH, a session's price stays far below MAX_FEN. */
+export const MAX_FEN_PER_KWH = 100_000;
+const perKwhSchema = z.number().int().min(0).max(MAX_FEN_PER_KWH);
+const priceSchema = z.object({ energyFenPerKwh: perKwhSchema, serviceFenPerKwh: perKwhSchema }).strict();
 
 export const tariffDraftSchema = z
   .object({

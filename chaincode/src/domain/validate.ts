@@ -51,7 +51,8 @@ export function parse<S extends z.ZodTypeAny>(schema: S, input: unknown, what: s
 
 /** Transaction arguments arrive as strings; JSON ones are parsed here with a size bound. */
 export function parseJsonArg(raw: string, what: string, maxBytes = 64 * 1024): unknown {
-  if (raw.length > maxBytes) fail('INVALID_ARGUMENT', `${what}: larger than ${maxBytes} bytes`);
+  if (Buffer.byteLength(raw, 'utf8') > maxBytes)
+    fail('INVALID_ARGUMENT', `${what}: larger than ${maxBytes} bytes`);
   try {
     return JSON.parse(raw) as unknown;
   } catch {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { isValidSm2PublicKey } from '../crypto';
 import { appendAudit } from './audit';
 import { addPosition } from './clearing';
-import { requireOperator } from './consortium';
+import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';

@@ -1,0 +1,81 @@
+/**
+ * Who may act: consortium membership lookups and the access checks every transaction starts with.
+ * Only an operator's own identities act for it; auditor organizations read everything and write nothing.
+ * Depends on nothing but the state, so every rule module (and the audit trail) can use it.
+ */
+import type { TxContext } from './context';
+import { fail } from './errors';
+import { Keys } from './keys';
+import { exists, getJson, listJson } from './state';
+
+export interface Consortium {
+  auditorMspIds: string[];
+  initializedAt: number;
+  initializedBy: string;
+}
+
+export interface Operator {
+  mspId: string;
+  /** English name: consenters take turns in this order. */
+  name: string;
+  admittedAt: number;
+  marginPaidFen: number;
+  marginPaidAt?: number;
+  /** Charging rebate: one bean per this many Wh charged at this operator's piles; 0 = no rebate. */
+  rebateWhPerBean: number;
+  /** Price of one bean sold to drivers, in fen; 0 = not on sale. */
+  beanSalePriceFen: number;
+}
+
+export async function getConsortium(ctx: TxContext): Promise<Consortium> {
+  const c = await getJson<Consortium>(ctx.store, Keys.consortium());
+  if (!c) return fail('CONSORTIUM_NOT_INITIALIZED', 'the consortium has not been initialized');
+  return c;
+}
+
+export async function getOperator(ctx: TxContext, mspId: string): Promise<Operator> {
+  const op = await getJson<Operator>(ctx.store, Keys.operator(mspId));
+  if (!op) return fail('OPERATOR_NOT_FOUND', `operator ${mspId} is not a member`, { mspId });
+  return op;
+}
+
+/** Members with their margin paid, in English-name order. */
+export async function activeOperators(ctx: TxContext): Promise<Operator[]> {
+  return (await listJson<Operator>(ctx.store, Keys.operatorsPrefix()))
+    .map((e) => e.value)
+    .filter((o) => o.marginPaidFen > 0)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export async function refuseAuditor(ctx: TxContext): Promise<void> {
+  const c = await getConsortium(ctx);
+  if (c.auditorMspIds.includes(ctx.caller.mspId))
+    fail('AUDITOR_READ_ONLY', 'auditors can read but not write');
+}
+
+/** The calling operator, which must be a member in good standing (margin paid). */
+export async function requireOperator(ctx: TxContext): Promise<Operator> {
+  await refuseAuditor(ctx);
+  const op = await getJson<Operator>(ctx.store, Keys.operator(ctx.caller.mspId));
+  if (!op) return fail('NOT_AN_OPERATOR', `${ctx.caller.mspId} is not a consortium operator`);
+  if (op.marginPaidFen === 0) fail('MARGIN_NOT_PAID', `${op.name} has not paid its margin yet`);
+  return op;
+}
+
+export function requireAdminRole(ctx: TxContext): void {
+  if (ctx.caller.role !== 'admin') fail('NOT_OPERATOR_ADMIN', 'this action needs an operator admin identity');
+}
+
+export async function requireOperatorAdmin(ctx: TxContext): Promise<Operator> {
+  const op = await requireOperator(ctx);
+  requireAdminRole(ctx);
+  return op;
+}
+
+/** Operators and auditors may read consortium-wide data. */
+export async function requireReader(ctx: TxContext): Promise<'operator' | 'auditor'> {
+  const c = await getConsortium(ctx);
+  if (c.auditorMspIds.includes(ctx.caller.mspId)) return 'auditor';
+  if (await exists(ctx.store, Keys.operator(ctx.caller.mspId))) return 'operator';
+  return fail('FORBIDDEN', `${ctx.caller.mspId} is neither an operator nor an auditor`);
+}
