@@ -241,6 +241,14 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       ledger.evaluate(auditor, (ctx) => findSessions(ctx, { by: 'operator' })),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const period = periodOf(t0, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const atB = await ledger.evaluate(auditor, (ctx) =>
+      findSessions(ctx, { by: 'operator', mspId: B, period }),
+    );
+    expect(atB.map((s) => s.sessionId)).toEqual(['s1', 's2']);
+    const atA = await ledger.evaluate(auditor, (ctx) =>
+      findSessions(ctx, { by: 'operator', mspId: A, period }),
+    );
+    expect(atA.map((s) => s.sessionId)).toEqual(['a1']);
     const open = await ledger.evaluate(auditor, (ctx) => periodPositions(ctx, period, B));
     expect(Object.keys(open.positions)).toEqual([B]);
     expect(open.positions[B]).toMatchObject({ energyRevenueFen: 3_075, dueFen: 3_075, movements: 3 });

@@ -222,7 +222,10 @@ export class EvPayContract extends Contract {
       reader((tx) => getSession(tx, parse(idSchema, sessionId, 'sessionId'))),
     );
   }
-  /** {"by":"pile","pileId":..} or {"by":"wallet","walletId":..}, optional "window":{"from","to"} (unix s). */
+  /**
+   * {"by":"pile","pileId"} or {"by":"wallet","walletId"}, optional "window":{"from","to"} (unix s);
+   * or {"by":"operator","mspId","period"}: the sessions settled at its piles in a clearing period.
+   */
   @Transaction(false)
   async FindSessions(ctx: Context, query: string): Promise<string> {
     return run(

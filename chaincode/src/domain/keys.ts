@@ -50,6 +50,10 @@ export const Keys = {
   sessionsByWallet: (walletId: string, startedAt: number, sessionId: string) =>
     k('idx-wallet', walletId, pad(startedAt, 12), sessionId),
   sessionsByWalletPrefix: (walletId: string) => k('idx-wallet', walletId) + SEP,
+  /** Settled sessions of an operator's piles by clearing period, written at settlement. */
+  sessionsByPeriod: (period: number, mspId: string, sessionId: string) =>
+    k('idx-period', pad(period, 8), mspId, sessionId),
+  sessionsByPeriodPrefix: (period: number, mspId: string) => k('idx-period', pad(period, 8), mspId) + SEP,
   session: (sessionId: string) => k('session', sessionId),
   /** Beans of `issuer` held by `walletId`. */
   beanBalance: (walletId: string, issuer: string) => k('beans', walletId, issuer),

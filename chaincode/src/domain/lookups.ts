@@ -1,22 +1,36 @@
 /**
  * Lookups for operators and auditors: sessions by pile or by wallet within a time window (index keys
- * written once per session at start: no shared key), and positions by period and operator, open or
- * closed. Results are bounded and in key order (time, then id).
+ * written once per session at start), settled sessions by operator and clearing period (written at
+ * settlement), and positions by period and operator, open or closed. Every index key belongs to one
+ * session, so indexing adds no shared key. Results are bounded and in key order.
  */
 import { z } from 'zod';
-import { emptyPosition, dueOf, POSITION_FIELDS, type Position, type PositionDelta } from './clearing';
+import {
+  emptyPosition,
+  dueOf,
+  periodSchema,
+  POSITION_FIELDS,
+  type Position,
+  type PositionDelta,
+} from './clearing';
 import type { TxContext } from './context';
-import { Keys, pad } from './keys';
+import { Keys, pad, prefixRange } from './keys';
 import { pileIdSchema } from './piles';
 import type { Session } from './sessions';
 import { getJson, listJson, putJson } from './state';
-import { parse, timestampSchema } from './validate';
+import { mspIdSchema, parse, timestampSchema } from './validate';
 import { walletIdSchema } from './wallets';
 
 export const MAX_LOOKUP = 500;
 
 export interface SessionIndexEntry {
   sessionId: string;
+}
+
+/** Called by settlement: makes the session findable by its operator and clearing period. */
+export async function indexSettlement(ctx: TxContext, s: Session, period: number): Promise<void> {
+  const entry: SessionIndexEntry = { sessionId: s.sessionId };
+  await putJson(ctx.store, Keys.sessionsByPeriod(period, s.operator, s.sessionId), entry);
 }
 
 /** Called by startSession: makes the session findable by pile and by wallet. */
@@ -34,20 +48,28 @@ const windowSchema = z
   });
 
 const bySchema = z.discriminatedUnion('by', [
+  z.object({ by: z.literal('operator'), mspId: mspIdSchema, period: periodSchema }).strict(),
   z.object({ by: z.literal('pile'), pileId: pileIdSchema, window: windowSchema.optional() }).strict(),
   z.object({ by: z.literal('wallet'), walletId: walletIdSchema, window: windowSchema.optional() }).strict(),
 ]);
 
-/** Sessions of one pile or one wallet that started in [from, to], oldest first, at most MAX_LOOKUP. */
+/**
+ * Sessions of one pile or one wallet that started in [from, to] (oldest first), or the settled sessions
+ * at an operator's piles in one clearing period (by session id); at most MAX_LOOKUP.
+ */
 export async function findSessions(ctx: TxContext, input: unknown): Promise<Session[]> {
   const q = parse(bySchema, input, 'lookup');
-  const prefix =
-    q.by === 'pile' ? Keys.sessionsByPilePrefix(q.pileId) : Keys.sessionsByWalletPrefix(q.walletId);
-  const from = q.window?.from ?? 0;
-  const to = q.window?.to ?? 999_999_999_999;
-  // The start-time component is fixed-width, so the window is a key range.
-  const start = prefix + pad(from, 12);
-  const end = prefix + pad(to + 1, 12);
+  let start: string;
+  let end: string;
+  if (q.by === 'operator') {
+    [start, end] = prefixRange(Keys.sessionsByPeriodPrefix(q.period, q.mspId));
+  } else {
+    const prefix =
+      q.by === 'pile' ? Keys.sessionsByPilePrefix(q.pileId) : Keys.sessionsByWalletPrefix(q.walletId);
+    // The start-time component is fixed-width, so the window is a key range.
+    start = prefix + pad(q.window?.from ?? 0, 12);
+    end = prefix + pad((q.window?.to ?? 999_999_999_998) + 1, 12);
+  }
   const out: Session[] = [];
   for await (const kv of ctx.store.range(start, end)) {
     const { sessionId } = JSON.parse(new TextDecoder().decode(kv.value)) as SessionIndexEntry;

@@ -20,7 +20,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
-import { indexSession } from './lookups';
+import { indexSession, indexSettlement } from './lookups';
 import { paramsAt } from './params';
 import { getOwnPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, listJson, putJson, emit } from './state';
@@ -278,6 +278,7 @@ async function settle(
   };
   const settled: Session = { ...session, status: 'settled', stop, settlement };
   await putJson(ctx.store, Keys.session(sessionId), settled);
+  await indexSettlement(ctx, settled, period);
   await appendAudit(ctx, pile.operator, 'SessionSettled', {
     sessionId,
     pileId: pile.pileId,
