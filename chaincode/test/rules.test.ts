@@ -4,7 +4,7 @@ import { periodAt, priceSession, secondsByKind, inForce } from '../src/domain/ta
 import { issuanceLimit, rebateFor, redeemBeans } from '../src/domain/beans';
 import { randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
-import { requiredApprovals } from '../src/domain/governance';
+import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
 import { TARIFF } from './support/fixtures';
 
@@ -144,5 +144,19 @@ describe('time-of-use over long spans', () => {
       expect(got).toEqual(naive(from, to));
       expect(got.peak + got.flat + got.valley).toBe(to - from);
     }
+  });
+});
+
+describe('versioning (governance.ts)', () => {
+  test('dense versions; a new version never takes effect before enactment or its predecessor', () => {
+    expect(nextVersion([], 50, 100)).toEqual({ version: 1, effectiveFrom: 100 });
+    expect(nextVersion([{ version: 1, effectiveFrom: 100 }], 500, 200)).toEqual({
+      version: 2,
+      effectiveFrom: 500,
+    });
+    expect(nextVersion([{ version: 1, effectiveFrom: 900 }], 500, 200)).toEqual({
+      version: 2,
+      effectiveFrom: 900,
+    });
   });
 });

@@ -151,6 +151,23 @@ export async function tally(ctx: TxContext, proposalId: string): Promise<Tally> 
   };
 }
 
+/**
+ * VERSIONING RULE (tariffs and parameters alike): versions are dense from 1, and a new version takes
+ * effect at the latest of the proposed time, the enactment and the previous version's effective time, so
+ * "the newest version whose effectiveFrom has passed" is always the one in force.
+ */
+export function nextVersion(
+  versions: ReadonlyArray<{ version: number; effectiveFrom: number }>,
+  proposedFrom: number,
+  now: number,
+): { version: number; effectiveFrom: number } {
+  const last = versions[versions.length - 1];
+  return {
+    version: (last?.version ?? 0) + 1,
+    effectiveFrom: Math.max(proposedFrom, now, last?.effectiveFrom ?? 0),
+  };
+}
+
 /** Any member enacts an approved proposal; the new version is written with its effective time. */
 export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<Proposal> {
   const op = await requireOperator(ctx);
@@ -168,24 +185,13 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
   await checkChange(ctx, change);
   if (change.kind === 'TARIFF') {
     const versions = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value);
-    const last = versions[versions.length - 1];
-    version = (last?.version ?? 0) + 1;
-    const effectiveFrom = Math.max(p.effectiveFrom, ctx.now, last?.effectiveFrom ?? 0);
-    await putJson(ctx.store, Keys.tariff(version), {
-      ...change.tariff,
-      version,
-      effectiveFrom,
-    } satisfies Tariff);
+    const next = nextVersion(versions, p.effectiveFrom, ctx.now);
+    version = next.version;
+    await putJson(ctx.store, Keys.tariff(version), { ...change.tariff, ...next } satisfies Tariff);
   } else if (change.kind === 'PARAMS') {
-    const versions = await paramVersions(ctx.store);
-    const last = versions[versions.length - 1];
-    version = (last?.version ?? 0) + 1;
-    const effectiveFrom = Math.max(p.effectiveFrom, ctx.now, last?.effectiveFrom ?? 0);
-    await putJson(ctx.store, Keys.params(version), {
-      ...change.params,
-      version,
-      effectiveFrom,
-    } satisfies Params);
+    const next = nextVersion(await paramVersions(ctx.store), p.effectiveFrom, ctx.now);
+    version = next.version;
+    await putJson(ctx.store, Keys.params(version), { ...change.params, ...next } satisfies Params);
   } else {
     await putJson(ctx.store, Keys.operator(change.mspId), newOperator(ctx, change.mspId, change.name));
   }
