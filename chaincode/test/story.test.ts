@@ -71,6 +71,20 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
 
   test('B issues beans backed by its rewards, and no more', async () => {
     await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 5_000));
+    await expect(
+      ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 5_000)),
+    ).rejects.toMatchObject({
+      code: 'REFERENCE_REPLAYED',
+    });
+    await expect(
+      ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-2', 4 * PARAMS.marginFen)),
+    ).rejects.toMatchObject({
+      code: 'POOL_EXHAUSTED',
+    });
+    expect(await ledger.evaluate(auditor, (ctx) => poolSummary(ctx))).toMatchObject({
+      balanceFen: 4 * PARAMS.marginFen - 5_000,
+      rewardsPaidFen: 5_000,
+    });
     expect((await ledger.evaluate(client(B), (ctx) => issuanceState(ctx, B))).limit).toBe(50);
     await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 30, reference: 'issue-1' }));
     // A retry of the same request (say after a timeout) is detected, not issued twice.
@@ -251,10 +265,15 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     expect(atA.map((s) => s.sessionId)).toEqual(['a1']);
     const open = await ledger.evaluate(auditor, (ctx) => periodPositions(ctx, period, B));
     expect(Object.keys(open.positions)).toEqual([B]);
-    expect(open.positions[B]).toMatchObject({ energyRevenueFen: 3_075, dueFen: 3_075, movements: 3 });
+    expect(open.positions[B]).toMatchObject({
+      energyRevenueFen: 3_075,
+      rewardsFen: 5_000,
+      dueFen: 8_075,
+      movements: 3,
+    });
   });
 
-  test('clearing: A took the cash, B earned most of it, so A owes B; the pool keeps the unspent float', async () => {
+  test('clearing: A took the cash, B earned revenue and a reward, so A owes B; the pool nets the float against the reward', async () => {
     const period = periodOf(t0, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
     await expect(
       ledger.submit(client(A), (ctx) => closePeriod(ctx, period), t0 + 3 * hour),
@@ -269,14 +288,15 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       beansRedeemed: 3,
       beansRedeemedValueFen: 450,
       rewardsFen: 5_000,
-      dueFen: 3_075,
+      dueFen: 3_075 + 5_000, // revenue at its piles + the reward the pool owes it
     });
-    expect(r.poolDueFen).toBe(9_050 - 3_075); // = the driver's unspent balance
+    // The pool's side: the driver's unspent 5975 fen, less the 5000 fen reward it paid B.
+    expect(r.poolDueFen).toBe(9_050 - 3_075 - 5_000);
     const sum = Object.values(r.positions).reduce((s, p) => s + p.dueFen, 0) + r.poolDueFen;
     expect(sum).toBe(0);
     expect(r.transfers).toEqual([
-      { index: 0, from: A, to: B, amountFen: 3_075 },
-      { index: 1, from: A, to: POOL, amountFen: 5_975 },
+      { index: 0, from: A, to: B, amountFen: 8_075 },
+      { index: 1, from: A, to: POOL, amountFen: 975 },
     ]);
     await expect(ledger.submit(client(A), (ctx) => closePeriod(ctx, period), after)).rejects.toMatchObject({
       code: 'PERIOD_CLOSED',

@@ -21,7 +21,8 @@ import { beanPurchaseText, beanTransferText, requireSignature } from './messages
 import { MAX_FEN, mulDivRoundHalfUp } from './money';
 import { paramsAt } from './params';
 import { getOwnPile, floatSchema, type Pile } from './piles';
-import { getJson, listJson, putJson, emit } from './state';
+import { exists, getJson, listJson, putJson, emit } from './state';
+import { poolCredit, poolSummary } from './pool';
 import { consumeNonce, consumeReference } from './replay';
 import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import {
@@ -114,8 +115,20 @@ export async function creditReward(
   ref: string,
   amountFen: number,
 ): Promise<void> {
+  if (await exists(ctx.store, Keys.reward(mspId, ref)))
+    fail('REFERENCE_REPLAYED', `reward ${ref} of ${mspId} was already credited`, {
+      kind: 'reward',
+      reference: ref,
+    });
+  // The reward is paid out of the pool (paper, section 3), which never goes below zero.
+  const pool = await poolSummary(ctx);
+  if (amountFen > pool.balanceFen)
+    fail('POOL_EXHAUSTED', `the pool holds ${pool.balanceFen} fen, the reward is ${amountFen}`, {
+      balanceFen: pool.balanceFen,
+    });
   const rec: RewardCredit = { amountFen, ref, at: ctx.now };
   await putJson(ctx.store, Keys.reward(mspId, ref), rec);
+  await poolCredit(ctx, -amountFen, 'reward', mspId);
   await addPosition(ctx, mspId, { rewardsFen: amountFen });
 }
 

@@ -5,12 +5,13 @@
  * one new key per transaction (no hot key). Closing a period (any member, once the period plus a grace
  * time is over) aggregates them:
  *
- *   due(op) = energy revenue at op's piles (wallet money) + bean sales by op - cash op took in top-ups
+ *   due(op) = energy revenue at op's piles (wallet money) + bean sales by op + block rewards paid to op
+ *             out of the pool - cash op took in top-ups
  *
- * A positive due is owed to the operator, a negative one is owed by it. Drivers' wallet money that was
- * topped up but not yet spent (or spent from earlier float) is the pool's side: pool = -sum(due), so the
- * period sums to zero against the pool. Transfers pair debtors with creditors in English-name order
- * (largest first is not needed: any pairing settles; this one is deterministic and has at most
+ * A positive due is owed to the operator, a negative one is owed by it. The pool's side is what is left:
+ * drivers' wallet money topped up but not yet spent (or spent from earlier float), less the rewards it
+ * paid: pool = -sum(due), so the period sums to zero against the pool. Transfers pair debtors with
+ * creditors in English-name order (any pairing settles; this one is deterministic and has at most
  * (#operators) transfers plus one per operator with the pool). Each operator-to-operator transfer is
  * confirmed by both sides; a transfer with the pool is confirmed by its operator side.
  */
@@ -93,7 +94,7 @@ export interface ClearingResult {
 }
 
 export function dueOf(p: Position): number {
-  return p.energyRevenueFen + p.beanSalesFen - p.topUpCashFen;
+  return p.energyRevenueFen + p.beanSalesFen + p.rewardsFen - p.topUpCashFen;
 }
 
 /**
