@@ -5,7 +5,11 @@
  */
 import 'reflect-metadata';
 import { contracts, EvPayContract } from '../src';
-import { roleFromId } from '../src/contracts/fabricContext';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { roleFromCertificate } from '../src/contracts/fabricContext';
 
 interface TxMeta {
   name: string;
@@ -24,11 +28,31 @@ test('every transaction is registered, queries as evaluate-only', () => {
   }
 });
 
-test('NodeOU role comes from the subject, never from the issuer', () => {
-  const subject = '/C=CN/ST=Beijing/L=Beijing/OU=admin/CN=Admin@alpha.example.com';
-  const issuer = '/C=CN/ST=Beijing/L=Beijing/O=alpha.example.com/CN=ca.alpha.example.com';
-  expect(roleFromId(`x509::${subject}::${issuer}`)).toBe('admin');
-  expect(roleFromId(`x509::/C=CN/OU=client/CN=gw@alpha::${issuer}`)).toBe('client');
-  expect(roleFromId(`x509::/C=CN/CN=x::/C=CN/OU=admin/CN=ca`)).toBe('');
-  expect(roleFromId(`x509::/C=CN/OU=administrator/CN=x::${issuer}`)).toBe('');
+function certificate(subject: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'evpay-cert-'));
+  try {
+    const key = path.join(dir, 'k.pem');
+    const cert = path.join(dir, 'c.pem');
+    const run = (args: string[]): void => {
+      const r = spawnSync('openssl', args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+    };
+    run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+    run(['req', '-new', '-x509', '-key', key, '-out', cert, '-days', '1', '-subj', subject]);
+    return readFileSync(cert, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("NodeOU role comes from the certificate's OU attributes, never from another field's text", () => {
+  expect(roleFromCertificate(certificate('/C=CN/L=Beijing/OU=admin/CN=Admin@alpha.example.com'))).toBe(
+    'admin',
+  );
+  expect(roleFromCertificate(certificate('/C=CN/OU=client/CN=gateway@alpha'))).toBe('client');
+  // A client whose locality spells "/OU=admin" (fabric-shim's identity string would show it) stays a client.
+  expect(roleFromCertificate(certificate('/C=CN/L=Haidian\\/OU=admin/OU=client/CN=evil'))).toBe('client');
+  expect(roleFromCertificate(certificate('/C=CN/O=x/CN=no-role'))).toBe('');
+  expect(roleFromCertificate(certificate('/C=CN/OU=admin/OU=client/CN=two-roles'))).toBe('');
+  expect(roleFromCertificate(certificate('/C=CN/OU=administrator/CN=lookalike'))).toBe('');
 });

@@ -61,13 +61,13 @@ test('the same transaction endorsed on two peers writes the same bytes', async (
   await endorseTwice(ledger, admin(B), (ctx) =>
     setOperatorPolicy(ctx, { rebateWhPerBean: 2_000, beanSalePriceFen: 50 }),
   );
-  await endorseTwice(ledger, client(B), (ctx) =>
+  await endorseTwice(ledger, admin(B), (ctx) =>
     allocateRebateFloat(ctx, { pileId: pile.pileId, beans: 20, reference: 'f1' }),
   );
   // Signed inputs are made once, as a client would send the same proposal to every peer.
   const purchase = driver.buy(B, 3, 150, t + 60);
   await endorseTwice(ledger, client(B), (ctx) => buyBeans(ctx, purchase));
-  const env = await endorseTwice(ledger, client(B), (ctx) =>
+  const env = await endorseTwice(ledger, admin(B), (ctx) =>
     createEnvelope(ctx, {
       envelopeId: 'lucky',
       totalBeans: 50,

@@ -87,7 +87,7 @@ async function play(history: Array<Op>): Promise<MemoryLedger> {
     await ledger.submit(client(opOf(p)), (ctx) =>
       registerPile(ctx, { localId: p.localId, publicKey: p.keys.publicKeyHex }),
     );
-    await ledger.submit(client(opOf(p)), (ctx) =>
+    await ledger.submit(admin(opOf(p)), (ctx) =>
       allocateRebateFloat(ctx, { pileId: p.pileId, beans: 10, reference: `f-${p.localId}` }),
     );
   }
@@ -170,7 +170,7 @@ async function play(history: Array<Op>): Promise<MemoryLedger> {
       const expiresAt = now + 600;
       await attempt(async () => {
         await ledger.submit(
-          client(o),
+          admin(o),
           (ctx) =>
             createEnvelope(ctx, {
               envelopeId: id,

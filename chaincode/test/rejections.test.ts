@@ -254,17 +254,25 @@ describe('session rejections', () => {
     ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    const { MAX_FEN } = await import('../src/domain/money');
-    await ledger.submit(client(A), (ctx) =>
-      topUp(ctx, { walletId: driver.walletId, amountFen: MAX_FEN - 5_000, reference: 'big' }),
-    );
+    const { MAX_TOPUP_FEN, MAX_WALLET_FEN } = await import('../src/domain/money');
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        topUp(ctx, { walletId: driver.walletId, amountFen: MAX_TOPUP_FEN + 1, reference: 'huge' }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'amountFen' } });
+    // Fill the wallet to its cap with maximal top-ups; one more fen is refused.
+    const room = MAX_WALLET_FEN - 5_000;
+    for (let i = 0; i * MAX_TOPUP_FEN < room; i++) {
+      const amountFen = Math.min(MAX_TOPUP_FEN, room - i * MAX_TOPUP_FEN);
+      await ledger.submit(client(A), (ctx) =>
+        topUp(ctx, { walletId: driver.walletId, amountFen, reference: `big${i}` }),
+      );
+    }
     await expect(
       ledger.submit(client(A), (ctx) =>
         topUp(ctx, { walletId: driver.walletId, amountFen: 1, reference: 'over' }),
       ),
-    ).rejects.toMatchObject({
-      code: 'AMOUNT_OUT_OF_RANGE',
-    });
+    ).rejects.toMatchObject({ code: 'AMOUNT_OUT_OF_RANGE' });
     await expect(
       ledger.submit(client(A), (ctx) =>
         registerPile(ctx, { localId: 'bad/id', publicKey: p1.keys.publicKeyHex }),
@@ -333,11 +341,16 @@ describe('piles', () => {
       await import('../src/domain/beans');
     await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'b1', 1_000));
     await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
-    await ledger.submit(client(A), (ctx) =>
+    await ledger.submit(admin(A), (ctx) =>
       allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 6, reference: 'f1' }),
     );
     await expect(
       ledger.submit(client(A), (ctx) =>
+        allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 1, reference: 'fc' }),
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_OPERATOR_ADMIN' });
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
         allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 6, reference: 'f1' }),
       ),
     ).rejects.toMatchObject({
@@ -348,7 +361,7 @@ describe('piles', () => {
       setPileStatus(ctx, { pileId: p1.pileId, status: 'retired' }),
     );
     await expect(
-      ledger.submit(client(A), (ctx) =>
+      ledger.submit(admin(A), (ctx) =>
         allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 1, reference: 'f2' }),
       ),
     ).rejects.toMatchObject({
@@ -444,6 +457,9 @@ describe('proposal lifecycle', () => {
     await expect(ledger.submit(client(B), (ctx) => enact(ctx, 'x'), later)).rejects.toMatchObject({
       code: 'PROPOSAL_CLOSED',
     });
+    await expect(ledger.submit(admin(A), (ctx) => closeProposal(ctx, 'y'))).rejects.toMatchObject({
+      code: 'PROPOSAL_NOT_CLOSABLE',
+    }); // approved: the proposer can no longer veto it
     await expect(ledger.submit(client(B), (ctx) => closeProposal(ctx, 'y'), later)).rejects.toMatchObject({
       code: 'PROPOSAL_NOT_CLOSABLE',
     });
@@ -525,5 +541,37 @@ describe('governance', () => {
     );
     expect(fresh.settlement?.chargedFen).toBe(2_500);
     expect(fresh.tariffVersion).toBe(2);
+  });
+});
+
+describe('found in review', () => {
+  test('two rewards in one transaction are refused (checks read committed state only)', async () => {
+    const { ledger } = await world();
+    const { creditReward } = await import('../src/domain/beans');
+    const { poolSummary } = await import('../src/domain/pool');
+    const twice = ledger.submit(client(A), async (ctx) => {
+      await creditReward(ctx, A, 'block-7', 3_000_000);
+      await creditReward(ctx, A, 'block-8', 3_000_000);
+    });
+    await expect(twice).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await ledger.evaluate(client(A), (ctx) => poolSummary(ctx))).rewardsPaidFen).toBe(0);
+  });
+
+  test('an MSP id named like an Object property is an ordinary operator in positions and clearing', async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger, [OPS.A, { mspId: 'constructor', name: 'Constructor Co' }]);
+    const d = new Driver();
+    await ledger.submit(client('constructor'), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    await ledger.submit(client('constructor'), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 700, reference: 'r' }),
+    );
+    const { periodPositions } = await import('../src/domain/lookups');
+    const { closePeriod, periodOf } = await import('../src/domain/clearing');
+    const period = periodOf(ledger.now, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const open = await ledger.evaluate(client(A), (ctx) => periodPositions(ctx, period));
+    expect(open.positions['constructor']).toMatchObject({ topUpCashFen: 700, dueFen: -700, movements: 1 });
+    const closed = await ledger.submit(client(A), (ctx) => closePeriod(ctx, period), ledger.now + 2 * 86_400);
+    expect(closed.positions['constructor']).toMatchObject({ topUpCashFen: 700, dueFen: -700 });
+    expect(closed.poolDueFen).toBe(700);
   });
 });

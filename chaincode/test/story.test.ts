@@ -112,7 +112,7 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     await ledger.submit(admin(B), (ctx) =>
       setOperatorPolicy(ctx, { rebateWhPerBean: 5_000, beanSalePriceFen: 90 }),
     );
-    await ledger.submit(client(B), (ctx) =>
+    await ledger.submit(admin(B), (ctx) =>
       allocateRebateFloat(ctx, { pileId: pileB.pileId, beans: 10, reference: 'float-1' }),
     );
   });
@@ -203,7 +203,7 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     for (const f of friends)
       await ledger.submit(client(B), (ctx) => openWallet(ctx, { publicKey: f.keys.publicKeyHex }));
     const exp = t0 + 5 * hour;
-    const env = await ledger.submit(client(B), (ctx) =>
+    const env = await ledger.submit(admin(B), (ctx) =>
       createEnvelope(ctx, {
         envelopeId: 'newyear',
         totalBeans: 9,

@@ -3,6 +3,7 @@
  * business rule; it maps identity, clock, state and errors, and publishes the transaction's business
  * events as one chaincode event (Fabric keeps only the last event a transaction sets).
  */
+import { Certificate } from '@fidm/x509';
 import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
 import type { Caller, KV, StateStore, TxContext } from '../domain/context';
@@ -11,11 +12,20 @@ import { DomainError } from '../domain/errors';
 /** Name of the single chaincode event carrying a transaction's business events. */
 export const EVENT_NAME = 'evpay';
 
-/** NodeOU role from the certificate subject in ClientIdentity.getID(): "x509::/.../OU=admin/...::issuer". */
-export function roleFromId(id: string): string {
-  const subject = id.split('::')[1] ?? '';
-  const m = /(?:^|\/)OU=(admin|client|peer|orderer)(?:\/|$)/.exec(subject);
-  return m?.[1] ?? '';
+const NODE_OU_ROLES = new Set(['admin', 'client', 'peer', 'orderer']);
+
+/**
+ * The Fabric NodeOU role of the submitting certificate: the one subject OU attribute that names a role,
+ * or '' when there is none or more than one. Read from the parsed certificate (the parser fabric-shim
+ * itself uses), never from the identity string, where another subject field's value could spell
+ * "/OU=admin" (a client whose locality is "x/OU=admin" must stay a client).
+ */
+export function roleFromCertificate(pem: Uint8Array | string): string {
+  const cert = Certificate.fromPEM(Buffer.from(pem));
+  const roles = cert.subject.attributes
+    .filter((a) => a.shortName === 'OU' && NODE_OU_ROLES.has(String(a.value)))
+    .map((a) => String(a.value));
+  return roles.length === 1 ? (roles[0] ?? '') : '';
 }
 
 /** fabric-shim gives the proposal time as a Long but history timestamps as plain numbers. */
@@ -26,7 +36,11 @@ export function toSeconds(v: number | { toNumber(): number }): number {
 export function toTxContext(ctx: Context): TxContext {
   const { stub, clientIdentity } = ctx;
   const id = clientIdentity.getID();
-  const caller: Caller = { mspId: clientIdentity.getMSPID(), role: roleFromId(id), id };
+  const caller: Caller = {
+    mspId: clientIdentity.getMSPID(),
+    role: roleFromCertificate(clientIdentity.getIDBytes()),
+    id,
+  };
   const store: StateStore = {
     get: async (key) => {
       const v = await stub.getState(key);

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { appendAudit } from './audit';
 import { addPosition } from './clearing';
-import { getOperator, requireOperator, requireOperatorAdmin } from './access';
+import { getOperator, requireAdminRole, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -23,6 +23,7 @@ import { paramsAt } from './params';
 import { getOwnPile, floatSchema, type Pile } from './piles';
 import { exists, getJson, listJson, putJson, emit } from './state';
 import { poolCredit, poolSummary } from './pool';
+import { nextIndex } from './txindex';
 import { consumeNonce, consumeReference } from './replay';
 import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import {
@@ -106,8 +107,11 @@ export async function issuanceState(ctx: TxContext, mspId: string): Promise<Issu
 }
 
 /**
- * Credits an earned reward to an operator. Not a transaction by itself: the incentive layer calls it
- * once it has verified a block's evidence (issue 5), with `ref` unique per reward (e.g. block number).
+ * Credits an earned reward to an operator, paid out of the pool. Not a transaction by itself: the
+ * incentive layer calls it once it has verified a block's evidence (issue 5), with `ref` unique per reward
+ * (e.g. the block number), at most once per transaction. It reads the whole pool to keep it from going
+ * below zero, so a reward and a margin payment in the same block conflict (one retries): rewards are
+ * rare next to sessions.
  */
 export async function creditReward(
   ctx: TxContext,
@@ -115,6 +119,8 @@ export async function creditReward(
   ref: string,
   amountFen: number,
 ): Promise<void> {
+  // Checks below read committed state only, which a second reward in the same transaction would not see.
+  if (nextIndex(ctx, 'reward') > 0) fail('INVALID_ARGUMENT', 'one reward per transaction');
   if (await exists(ctx.store, Keys.reward(mspId, ref)))
     fail('REFERENCE_REPLAYED', `reward ${ref} of ${mspId} was already credited`, {
       kind: 'reward',
@@ -167,6 +173,7 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
 export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promise<Pile> {
   const req = parse(floatSchema, input, 'rebate float');
   const pile = await getOwnPile(ctx, req.pileId);
+  requireAdminRole(ctx); // spends the operator's treasury, like issuing beans
   if (pile.status === 'retired') fail('PILE_RETIRED', `pile ${pile.pileId} is retired`);
   await consumeReference(ctx, 'float', pile.operator, req.reference);
   const t = await treasury(ctx, pile.operator);

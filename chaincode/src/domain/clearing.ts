@@ -93,8 +93,45 @@ export interface ClearingResult {
   transfers: Transfer[];
 }
 
-export function dueOf(p: Position): number {
-  return p.energyRevenueFen + p.beanSalesFen + p.rewardsFen - p.topUpCashFen;
+export function dueOf(p: Position): bigint {
+  return BigInt(p.energyRevenueFen) + BigInt(p.beanSalesFen) + BigInt(p.rewardsFen) - BigInt(p.topUpCashFen);
+}
+
+function safe(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
+    fail('AMOUNT_OUT_OF_RANGE', `${what} exceeds the exact integer range`, { value: v.toString() });
+  return Number(v);
+}
+
+/**
+ * Per-operator totals of the position deltas under `prefix`, summed in BigInt and checked exact, in a
+ * Map (never a plain object, whose inherited names an MSP id could collide with).
+ */
+export async function sumPositions(
+  ctx: TxContext,
+  prefix: string,
+): Promise<Map<string, Position & { movements: number }>> {
+  const big = new Map<string, Record<PositionField, bigint> & { movements: number }>();
+  for (const { value } of await listJson<PositionDelta>(ctx.store, prefix)) {
+    let t = big.get(value.mspId);
+    if (!t)
+      big.set(
+        value.mspId,
+        (t = {
+          ...(Object.fromEntries(POSITION_FIELDS.map((f) => [f, 0n])) as Record<PositionField, bigint>),
+          movements: 0,
+        }),
+      );
+    for (const f of POSITION_FIELDS) t[f] += BigInt(value[f] ?? 0);
+    t.movements += 1;
+  }
+  const out = new Map<string, Position & { movements: number }>();
+  for (const [id, t] of big) {
+    const p = emptyPosition();
+    for (const f of POSITION_FIELDS) p[f] = safe(t[f], f);
+    out.set(id, { ...p, movements: t.movements });
+  }
+  return out;
 }
 
 /**
@@ -142,18 +179,23 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
   if (await exists(ctx.store, Keys.clearing(period)))
     fail('PERIOD_CLOSED', `period ${period} is already closed`);
 
-  const positions: Record<string, Position & { dueFen: number }> = {};
-  for (const op of await activeOperators(ctx)) positions[op.mspId] = { ...emptyPosition(), dueFen: 0 };
-  for (const { value } of await listJson<PositionDelta>(ctx.store, Keys.positionsPrefix(period))) {
-    const pos = (positions[value.mspId] ??= { ...emptyPosition(), dueFen: 0 });
-    for (const f of POSITION_FIELDS) pos[f] += value[f] ?? 0;
-  }
-  const ordered = await orderByName(ctx, Object.keys(positions));
-  let sum = 0;
+  const totals = await sumPositions(ctx, Keys.positionsPrefix(period));
+  for (const op of await activeOperators(ctx))
+    if (!totals.has(op.mspId)) totals.set(op.mspId, { ...emptyPosition(), movements: 0 });
+  const ordered = await orderByName(ctx, [...totals.keys()]);
+  // A null-prototype record: an MSP id such as "constructor" must not meet an inherited property.
+  const positions: Record<string, Position & { dueFen: number }> = Object.create(null) as Record<
+    string,
+    Position & { dueFen: number }
+  >;
+  let sum = 0n;
   for (const id of ordered) {
-    const pos = positions[id]!;
-    pos.dueFen = dueOf(pos);
-    sum += pos.dueFen;
+    const t = totals.get(id)!;
+    const pos = emptyPosition();
+    for (const f of POSITION_FIELDS) pos[f] = t[f];
+    const due = dueOf(pos);
+    positions[id] = { ...pos, dueFen: safe(due, 'due') };
+    sum += due;
   }
   const result: ClearingResult = {
     period,
@@ -162,7 +204,7 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
     closedAt: ctx.now,
     closedBy: caller.mspId,
     positions,
-    poolDueFen: -sum,
+    poolDueFen: safe(-sum, 'pool due'),
     transfers: planTransfers(ordered.map((id) => ({ mspId: id, dueFen: positions[id]!.dueFen }))),
   };
   await putJson(ctx.store, Keys.clearing(period), result);

@@ -10,7 +10,7 @@ import { sm3Hex } from '../crypto';
 import { appendAudit } from './audit';
 import { beanBalance, setBeanBalance } from './beans';
 import { setTreasury, treasury } from './treasury';
-import { requireOperator } from './access';
+import { requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -62,7 +62,8 @@ const createSchema = z
   });
 
 export async function createEnvelope(ctx: TxContext, input: unknown): Promise<Envelope> {
-  const op = await requireOperator(ctx);
+  // Spends the operator's treasury, like issuing beans: an admin decision.
+  const op = await requireOperatorAdmin(ctx);
   const req = parse(createSchema, input, 'envelope');
   const p = await paramsAt(ctx.store, ctx.now);
   if (req.totalBeans > p.envelopeMaxBeans)

@@ -217,11 +217,11 @@ export async function closeProposal(ctx: TxContext, proposalIdInput: unknown): P
   const proposalId = parse(idSchema, proposalIdInput, 'proposalId');
   const p = await getProposal(ctx, proposalId);
   if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} is ${p.status}`);
+  const t = await tally(ctx, proposalId);
+  if (t.approvals >= t.required)
+    fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
   let status: Proposal['status'];
   if (ctx.now > p.votingEndsAt) {
-    const t = await tally(ctx, proposalId);
-    if (t.approvals >= t.required)
-      fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
     status = 'expired';
   } else {
     if (op.mspId !== p.proposer || ctx.caller.role !== 'admin')

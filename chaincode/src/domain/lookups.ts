@@ -5,19 +5,13 @@
  * session, so indexing adds no shared key. Results are bounded and in key order.
  */
 import { z } from 'zod';
-import {
-  emptyPosition,
-  dueOf,
-  periodSchema,
-  POSITION_FIELDS,
-  type Position,
-  type PositionDelta,
-} from './clearing';
+import { dueOf, periodSchema, sumPositions, type Position } from './clearing';
+import { fail } from './errors';
 import type { TxContext } from './context';
 import { Keys, pad, prefixRange } from './keys';
 import { pileIdSchema } from './piles';
 import type { Session } from './sessions';
-import { getJson, listJson, putJson } from './state';
+import { getJson, putJson } from './state';
 import { mspIdSchema, parse, timestampSchema } from './validate';
 import { walletIdSchema } from './wallets';
 
@@ -92,12 +86,12 @@ export async function periodPositions(
   mspId?: string,
 ): Promise<PeriodPositions> {
   const prefix = mspId ? Keys.operatorPositionsPrefix(period, mspId) : Keys.positionsPrefix(period);
-  const positions: PeriodPositions['positions'] = {};
-  for (const { value } of await listJson<PositionDelta>(ctx.store, prefix)) {
-    const p = (positions[value.mspId] ??= { ...emptyPosition(), dueFen: 0, movements: 0 });
-    for (const f of POSITION_FIELDS) p[f] += value[f] ?? 0;
-    p.movements += 1;
+  const positions: PeriodPositions['positions'] = Object.create(null) as PeriodPositions['positions'];
+  for (const [id, t] of await sumPositions(ctx, prefix)) {
+    const due = dueOf(t);
+    if (due > BigInt(Number.MAX_SAFE_INTEGER) || due < -BigInt(Number.MAX_SAFE_INTEGER))
+      fail('AMOUNT_OUT_OF_RANGE', 'due exceeds the exact integer range');
+    positions[id] = { ...t, dueFen: Number(due) };
   }
-  for (const p of Object.values(positions)) p.dueFen = dueOf(p);
   return { period, positions };
 }

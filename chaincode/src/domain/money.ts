@@ -10,6 +10,17 @@ import { fail } from './errors';
 
 /** Upper bound for any single amount: 10^13 fen (100 billion yuan); keeps every product inside BigInt-free checks. */
 export const MAX_FEN = 10_000_000_000_000;
+/**
+ * Upper bound for one top-up: 1,000,000 yuan. Period totals are sums of per-transaction amounts; with
+ * top-ups bounded like this (and every other movement bounded by what top-ups brought in), a period's
+ * totals stay exact JavaScript integers unless one operator records more than 9 x 10^7 maximal top-ups in
+ * it (over 1,000 per second for a whole day). Clearing still sums in BigInt and refuses rather than
+ * round if that were ever passed.
+ */
+export const MAX_TOPUP_FEN = 100_000_000;
+/** Upper bound for a wallet's balance: 100 million yuan. */
+export const MAX_WALLET_FEN = 10_000_000_000;
+
 /** Upper bound for a meter value: 10^12 Wh (1 TWh), far beyond any pile's lifetime. */
 export const MAX_WH = 1_000_000_000_000;
 

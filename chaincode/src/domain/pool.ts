@@ -1,6 +1,7 @@
 /**
  * The consortium pool: operators' margins in, block rewards out (paper, section 3). Written as one delta
- * key per movement so concurrent margin payments and reward claims never collide; the balance is the sum.
+ * key per movement, so margin payments never collide with each other; the balance is the sum. Paying a
+ * reward reads the balance (the pool never goes below zero), so it serializes with other pool movements.
  */
 import type { TxContext } from './context';
 import { Keys } from './keys';

@@ -13,7 +13,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { walletIdOf } from './messages';
-import { MAX_FEN } from './money';
+import { MAX_TOPUP_FEN, MAX_WALLET_FEN } from './money';
 import { consumeReference } from './replay';
 import { exists, getJson, putJson, emit } from './state';
 import { hexSchema, idSchema, parse, positiveFenSchema, publicKeySchema } from './validate';
@@ -67,7 +67,7 @@ export async function openWallet(ctx: TxContext, input: unknown): Promise<Wallet
 }
 
 const topUpSchema = z
-  .object({ walletId: walletIdSchema, amountFen: positiveFenSchema, reference: idSchema })
+  .object({ walletId: walletIdSchema, amountFen: positiveFenSchema.max(MAX_TOPUP_FEN), reference: idSchema })
   .strict();
 
 /**
@@ -79,8 +79,8 @@ export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
   const req = parse(topUpSchema, input, 'top-up');
   await consumeReference(ctx, 'topup', op.mspId, req.reference);
   const w = await getWallet(ctx, req.walletId);
-  if (w.balanceFen + req.amountFen > MAX_FEN)
-    fail('AMOUNT_OUT_OF_RANGE', `a wallet holds at most ${MAX_FEN} fen`, { balanceFen: w.balanceFen });
+  if (w.balanceFen + req.amountFen > MAX_WALLET_FEN)
+    fail('AMOUNT_OUT_OF_RANGE', `a wallet holds at most ${MAX_WALLET_FEN} fen`, { balanceFen: w.balanceFen });
   const updated: Wallet = { ...w, balanceFen: w.balanceFen + req.amountFen };
   await putWallet(ctx, updated);
   const period = await addPosition(ctx, op.mspId, { topUpCashFen: req.amountFen });

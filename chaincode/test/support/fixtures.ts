@@ -70,7 +70,10 @@ export const TARIFF: TariffDraft = {
   },
 };
 
-export async function bootstrap(ledger: MemoryLedger, ops = Object.values(OPS)): Promise<void> {
+export async function bootstrap(
+  ledger: MemoryLedger,
+  ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS),
+): Promise<void> {
   await ledger.submit(admin(OPS.A.mspId), (ctx) =>
     initConsortium(ctx, { operators: ops, auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF }),
   );
