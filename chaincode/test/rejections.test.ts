@@ -5,7 +5,17 @@ import { getWallet, openWallet, topUp } from '../src/domain/wallets';
 import { buyBeans, transferBeans } from '../src/domain/beans';
 import { propose, vote, enact } from '../src/domain/governance';
 import { MemoryLedger } from './support/ledger';
-import { admin, bootstrap, client, Driver, OPS, PARAMS, PileDevice, TARIFF } from './support/fixtures';
+import {
+  admin,
+  auditor,
+  bootstrap,
+  client,
+  Driver,
+  OPS,
+  PARAMS,
+  PileDevice,
+  TARIFF,
+} from './support/fixtures';
 
 const A = OPS.A.mspId;
 const B = OPS.B.mspId;
@@ -335,6 +345,30 @@ describe('bean sale and transfer by signature', () => {
 });
 
 describe('piles', () => {
+  test("an operator's piles are listed in pages, and only its own", async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    const { listPiles, PILE_PAGE } = await import('../src/domain/piles');
+    const n = PILE_PAGE + 3;
+    const key = new Driver().keys.publicKeyHex;
+    for (let i = 0; i < n; i++)
+      await ledger.submit(client(A), (ctx) =>
+        registerPile(ctx, { localId: `P${String(i).padStart(4, '0')}`, publicKey: key }),
+      );
+    await ledger.submit(client(B), (ctx) => registerPile(ctx, { localId: 'P0000', publicKey: key }));
+    const first = await ledger.evaluate(auditor, (ctx) => listPiles(ctx, { mspId: A }));
+    expect(first.piles).toHaveLength(PILE_PAGE);
+    expect(first.next).toBe(`P${String(PILE_PAGE - 1).padStart(4, '0')}`);
+    const second = await ledger.evaluate(auditor, (ctx) => listPiles(ctx, { mspId: A, after: first.next }));
+    expect(second.piles.map((p) => p.pileId)).toEqual(
+      [PILE_PAGE, PILE_PAGE + 1, PILE_PAGE + 2].map((i) => `${A}.P${String(i).padStart(4, '0')}`),
+    );
+    expect(second.next).toBeUndefined();
+    expect(
+      (await ledger.evaluate(auditor, (ctx) => listPiles(ctx, { mspId: B }))).piles.map((p) => p.operator),
+    ).toEqual([B]);
+  });
+
   test('retiring a pile returns its rebate float to the treasury; a retired pile stays retired', async () => {
     const { ledger, p1 } = await world();
     const { allocateRebateFloat, creditReward, issueBeans, issuanceState } =

@@ -6,6 +6,7 @@ import { randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
+import { operatorOfPile, pileIdOf } from '../src/domain/piles';
 import { TARIFF } from './support/fixtures';
 
 const LOCAL_MIDNIGHT = 1_767_196_800; // 2026-01-01T00:00+08:00
@@ -158,5 +159,12 @@ describe('versioning (governance.ts)', () => {
       version: 2,
       effectiveFrom: 900,
     });
+  });
+});
+
+describe('pile ids (piles.ts)', () => {
+  test('the operator is read back from the pile id', () => {
+    expect(operatorOfPile(pileIdOf('AlphaMSP', 'P-001'))).toBe('AlphaMSP');
+    expect(pileIdOf('AlphaMSP', 'P-001')).toBe('AlphaMSP.P-001');
   });
 });

@@ -21,7 +21,7 @@ import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../do
 import { closeProposal, enact, getProposal, propose, tally, vote } from '../domain/governance';
 import { Keys } from '../domain/keys';
 import { paramVersions } from '../domain/params';
-import { getPile, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
+import { getPile, listPiles, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
 import { poolSummary } from '../domain/pool';
 import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
 import { findSessions, periodPositions } from '../domain/lookups';
@@ -203,6 +203,14 @@ export class EvPayContract extends Contract {
     return run(
       ctx,
       reader((tx) => getPile(tx, parse(pileIdSchema, pileId, 'pileId'))),
+    );
+  }
+  /** {"mspId", "after"?}: an operator's piles, 500 per page; `next` is the `after` of the next page. */
+  @Transaction(false)
+  async ListPiles(ctx: Context, query: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => listPiles(tx, json(query, 'list'))),
     );
   }
   @Transaction(false)

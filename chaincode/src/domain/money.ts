@@ -24,25 +24,9 @@ export const MAX_WALLET_FEN = 10_000_000_000;
 /** Upper bound for a meter value: 10^12 Wh (1 TWh), far beyond any pile's lifetime. */
 export const MAX_WH = 1_000_000_000_000;
 
-export function assertFen(value: unknown, field: string, { allowZero = true } = {}): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_FEN) {
-    fail('AMOUNT_OUT_OF_RANGE', `${field} must be a whole number of fen between 0 and ${MAX_FEN}`, {
-      field,
-      value,
-    });
-  }
-  if (!allowZero && value === 0) fail('AMOUNT_OUT_OF_RANGE', `${field} must be positive`, { field });
-  return value;
-}
-
 /** round_half_up(a * b / d) for non-negative integers, exact. */
 export function mulDivRoundHalfUp(a: number, b: number, d: number): number {
   return toSafe((BigInt(a) * BigInt(b) * 2n + BigInt(d)) / (2n * BigInt(d)));
-}
-
-/** floor(a * b / d) for non-negative integers, exact. */
-export function mulDivFloor(a: number, b: number, d: number): number {
-  return toSafe((BigInt(a) * BigInt(b)) / BigInt(d));
 }
 
 /** round_half_up(n / d) where n is a BigInt numerator (e.g. milli-fen sums). */

@@ -10,10 +10,10 @@ import { appendAudit } from './audit';
 import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
-import { Keys } from './keys';
+import { Keys, prefixRange } from './keys';
 import { getJson, putJson, emit } from './state';
 import { setTreasury, treasury } from './treasury';
-import { idSchema, parse, positiveCountSchema, publicKeySchema, whSchema } from './validate';
+import { idSchema, mspIdSchema, parse, positiveCountSchema, publicKeySchema, whSchema } from './validate';
 
 export type PileStatus = 'active' | 'suspended' | 'retired';
 export interface Pile {
@@ -39,8 +39,33 @@ export const pileIdSchema = z
     'pile id must be "<operator MSP id>.<local id>"',
   );
 
+/** The pile-id rule, both ways: "<operator MSP id>.<local id>" (MSP ids contain no '.'). */
+export function pileIdOf(mspId: string, localId: string): string {
+  return `${mspId}.${localId}`;
+}
 export function operatorOfPile(pileId: string): string {
   return pileId.slice(0, pileId.indexOf('.'));
+}
+
+export const PILE_PAGE = 500;
+const listSchema = z.object({ mspId: mspIdSchema, after: localIdSchema.optional() }).strict();
+
+/** An operator's piles in id order, PILE_PAGE at a time; pass the last local id as `after` for the next page. */
+export async function listPiles(ctx: TxContext, input: unknown): Promise<{ piles: Pile[]; next?: string }> {
+  const q = parse(listSchema, input, 'list');
+  const prefix = Keys.pilesPrefix() + pileIdOf(q.mspId, '');
+  const [, end] = prefixRange(prefix);
+  // Start just after `after`: its own key followed by the lowest character.
+  const start = q.after === undefined ? prefix : Keys.pile(pileIdOf(q.mspId, q.after)) + '\u0000';
+  const piles: Pile[] = [];
+  for await (const kv of ctx.store.range(start, end)) {
+    piles.push(JSON.parse(new TextDecoder().decode(kv.value)) as Pile);
+    if (piles.length === PILE_PAGE) break;
+  }
+  const last = piles[piles.length - 1];
+  return piles.length === PILE_PAGE && last
+    ? { piles, next: last.pileId.slice(q.mspId.length + 1) }
+    : { piles };
 }
 
 export async function getPile(ctx: TxContext, pileId: string): Promise<Pile> {
@@ -67,7 +92,7 @@ export async function registerPile(ctx: TxContext, input: unknown): Promise<Pile
   const req = parse(registerSchema, input, 'pile');
   if (!isValidSm2PublicKey(req.publicKey))
     fail('INVALID_ARGUMENT', 'publicKey is not a point on the SM2 curve');
-  const pileId = `${op.mspId}.${req.localId}`;
+  const pileId = pileIdOf(op.mspId, req.localId);
   if (await getJson<Pile>(ctx.store, Keys.pile(pileId)))
     fail('PILE_EXISTS', `pile ${pileId} is already registered`);
   const pile: Pile = {

@@ -33,7 +33,6 @@ export const positiveFenSchema = z.number().int().min(1).max(MAX_FEN);
 export const whSchema = z.number().int().min(0).max(MAX_WH);
 /** Unix seconds between 2020 and 2100. */
 export const timestampSchema = z.number().int().min(1_577_836_800).max(4_102_444_800);
-export const countSchema = z.number().int().min(0).max(1_000_000_000_000);
 export const positiveCountSchema = z.number().int().min(1).max(1_000_000_000_000);
 
 export function parse<S extends z.ZodTypeAny>(schema: S, input: unknown, what: string): z.output<S> {
