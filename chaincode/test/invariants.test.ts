@@ -16,7 +16,7 @@ import {
   type BeanBalance,
   type IssuedDelta,
 } from '../src/domain/beans';
-import type { PositionDelta } from '../src/domain/clearing';
+import { closePeriod, POOL, type PositionDelta } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { DomainError } from '../src/domain/errors';
 import { claimEnvelope, closeEnvelope, createEnvelope, type Envelope } from '../src/domain/envelopes';
@@ -240,6 +240,26 @@ test('money and beans are conserved over random histories', async () => {
           (p) => p.beansRedeemed ?? 0,
         );
         expect(treasury + floats + held + locked + redeemed).toBe(issued);
+      }
+
+      // Clearing every period the history touched: dues and the pool sum to zero, and the planned
+      // transfers move exactly each party's due.
+      const periods = [
+        ...new Set(ledger.entries<PositionDelta>('position/').map((e) => Number(e.key.split('/')[1]))),
+      ];
+      const after = Math.max(...positions.map((p) => p.at)) + 3 * 86_400;
+      for (const period of periods) {
+        const r = await ledger.submit(client(OPERATORS[0]!), (ctx) => closePeriod(ctx, period), after);
+        const dues = Object.values(r.positions).map((p) => p.dueFen);
+        expect(dues.reduce((a, b) => a + b, 0) + r.poolDueFen).toBe(0);
+        const net = new Map<string, number>();
+        for (const t of r.transfers) {
+          expect(t.amountFen).toBeGreaterThan(0);
+          net.set(t.from, (net.get(t.from) ?? 0) - t.amountFen);
+          net.set(t.to, (net.get(t.to) ?? 0) + t.amountFen);
+        }
+        for (const [id, pos] of Object.entries(r.positions)) expect(net.get(id) ?? 0).toBe(pos.dueFen);
+        expect(net.get(POOL) ?? 0).toBe(r.poolDueFen);
       }
     }),
     { numRuns: 12 },
