@@ -2,7 +2,7 @@
 import { startSession, stopSession, closeStaleSession } from '../src/domain/sessions';
 import { registerPile, setPileStatus } from '../src/domain/piles';
 import { getWallet, openWallet, topUp } from '../src/domain/wallets';
-import { buyBeans, transferBeans } from '../src/domain/beans';
+import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
 import { propose, vote, enact } from '../src/domain/governance';
 import { MemoryLedger } from './support/ledger';
 import {
@@ -607,5 +607,65 @@ describe('found in review', () => {
     const closed = await ledger.submit(client(A), (ctx) => closePeriod(ctx, period), ledger.now + 2 * 86_400);
     expect(closed.positions['constructor']).toMatchObject({ topUpCashFen: 700, dueFen: -700 });
     expect(closed.poolDueFen).toBe(700);
+  });
+});
+
+describe('found in the second review', () => {
+  test('an approved proposal made stale by a newer enacted version cannot be enacted, and can be closed', async () => {
+    const { ledger, t } = await world();
+    const { closeProposal } = await import('../src/domain/governance');
+    const tariff = (flat: number) => ({
+      ...TARIFF,
+      prices: { ...TARIFF.prices, flat: { energyFenPerKwh: flat, serviceFenPerKwh: 80 } },
+    });
+    for (const [id, flat] of [
+      ['jan', 60],
+      ['feb', 65],
+    ] as const) {
+      await ledger.submit(admin(A), (ctx) =>
+        propose(ctx, {
+          proposalId: id,
+          change: { kind: 'TARIFF', tariff: tariff(flat) },
+          effectiveFrom: t,
+          votingEndsAt: t + 600,
+        }),
+      );
+      for (const o of [A, B, OPS.C.mspId])
+        await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: id, approve: true }));
+    }
+    expect((await ledger.submit(client(B), (ctx) => enact(ctx, 'feb'))).enactedVersion).toBe(2);
+    await expect(
+      ledger.submit(client(B), (ctx) => enact(ctx, 'jan'), t + 120 * 86_400),
+    ).rejects.toMatchObject({
+      code: 'PROPOSAL_SUPERSEDED',
+    });
+    expect((await ledger.submit(client(B), (ctx) => closeProposal(ctx, 'jan'))).status).toBe('superseded');
+  });
+
+  test('energy paid with beans earns no rebate, so beans never mint beans', async () => {
+    const { ledger, driver, p1, t } = await world();
+    const { creditReward, allocateRebateFloat, buyBeans, beanBalance } = await import('../src/domain/beans');
+    const { setOperatorPolicy } = await import('../src/domain/consortium');
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r', 10_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 100, reference: 'i' }));
+    await ledger.submit(admin(A), (ctx) =>
+      setOperatorPolicy(ctx, { rebateWhPerBean: 500, beanSalePriceFen: 10 }),
+    );
+    await ledger.submit(admin(A), (ctx) =>
+      allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 50, reference: 'f' }),
+    );
+    const purchase = driver.buy(A, 4, 40, t + 60);
+    await ledger.submit(client(A), (ctx) => buyBeans(ctx, purchase));
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 1_000, t + 600),
+        startReading: p1.reading('START', 's', 0, t),
+      }),
+    );
+    const s = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's', 4_000, t + 60) }),
+    );
+    expect(s.settlement).toMatchObject({ beansUsed: 4, chargedFen: 0, rebateBeans: 0 });
+    expect(await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, driver.walletId, A))).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
+import { checkTxTime } from '../src/contracts/fabricContext';
 import { operatorOfPile, pileIdOf } from '../src/domain/piles';
 import { TARIFF } from './support/fixtures';
 
@@ -81,6 +82,8 @@ describe('beans (beans.ts, envelopes.ts)', () => {
     expect(redeemBeans(3_500, 525, 10, 1000)).toEqual({ beansUsed: 3, coveredWh: 3000, beanValueFen: 450 });
     expect(redeemBeans(800, 120, 10, 1000)).toEqual({ beansUsed: 0, coveredWh: 0, beanValueFen: 0 });
     expect(redeemBeans(5_000, 750, 2, 1000).beansUsed).toBe(2);
+    // A free session keeps the driver's beans.
+    expect(redeemBeans(5_000, 0, 10, 1000)).toEqual({ beansUsed: 0, coveredWh: 0, beanValueFen: 0 });
     expect(rebateFor(20_000, 5_000, 10)).toBe(4);
     expect(rebateFor(20_000, 5_000, 3)).toBe(3);
     expect(rebateFor(20_000, 0, 10)).toBe(0);
@@ -166,5 +169,18 @@ describe('pile ids (piles.ts)', () => {
   test('the operator is read back from the pile id', () => {
     expect(operatorOfPile(pileIdOf('AlphaMSP', 'P-001'))).toBe('AlphaMSP');
     expect(pileIdOf('AlphaMSP', 'P-001')).toBe('AlphaMSP.P-001');
+  });
+});
+
+describe('transaction time gate (contracts/fabricContext.ts)', () => {
+  test('a proposal stamped more than 300 s from the peer clock is refused, either way', () => {
+    expect(() => checkTxTime(1_000_000, 1_000_300)).not.toThrow();
+    expect(() => checkTxTime(1_000_300, 1_000_000)).not.toThrow();
+    expect(() => checkTxTime(1_000_000, 1_000_301)).toThrow(
+      expect.objectContaining({ code: 'TX_TIME_SKEW' }),
+    );
+    expect(() => checkTxTime(4_102_444_800, 1_767_225_600)).toThrow(
+      expect.objectContaining({ code: 'TX_TIME_SKEW' }),
+    );
   });
 });

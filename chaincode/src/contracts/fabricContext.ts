@@ -7,7 +7,7 @@ import { Certificate } from '@fidm/x509';
 import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
 import type { Caller, KV, StateStore, TxContext } from '../domain/context';
-import { DomainError } from '../domain/errors';
+import { DomainError, fail } from '../domain/errors';
 
 /** Name of the single chaincode event carrying a transaction's business events. */
 export const EVENT_NAME = 'evpay';
@@ -61,9 +61,39 @@ export function toTxContext(ctx: Context): TxContext {
  * becomes an error whose message is its JSON ({code, category, message, details}) so the gateway can
  * map it without parsing prose; anything else is an internal error.
  */
+/** How far a proposal's timestamp may be from the endorsing peer's clock. */
+export const MAX_TX_TIME_SKEW_SEC = 300;
+
+/**
+ * The transaction timestamp is chosen by the client, and every rule reads it as "now" (periods, expiry,
+ * voting windows). Fabric does not bound it, so the endorsing peer does: a proposal stamped more than
+ * MAX_TX_TIME_SKEW_SEC away from the peer's clock is refused. This is a gate, not an input: it never
+ * changes what a transaction writes, so endorsements stay identical; peers whose clocks disagree near the
+ * bound merely fail to endorse together and the client retries. With an endorsement policy that needs
+ * several operators (majority), no single operator's peer can wave a forged time through.
+ */
+export function checkTxTime(txSeconds: number, peerSeconds: number): void {
+  if (Math.abs(txSeconds - peerSeconds) > MAX_TX_TIME_SKEW_SEC)
+    fail(
+      'TX_TIME_SKEW',
+      `transaction time ${txSeconds} is more than ${MAX_TX_TIME_SKEW_SEC} s from the peer's clock`,
+      {
+        txSeconds,
+        peerSeconds,
+      },
+    );
+}
+
+/**
+ * Runs a domain function as a transaction: the result is returned as canonical JSON; a DomainError
+ * becomes an error whose message is its JSON ({code, category, message, details}) so the gateway can
+ * map it without parsing prose; anything else is an internal error in the same shape.
+ */
 export async function run<T>(ctx: Context, fn: (tx: TxContext) => Promise<T>): Promise<string> {
-  const tx = toTxContext(ctx);
   try {
+    const tx = toTxContext(ctx);
+    // eslint-disable-next-line no-restricted-properties -- the peer's clock gates the client's time (see checkTxTime)
+    checkTxTime(tx.now, Math.floor(Date.now() / 1000));
     const result = await fn(tx);
     if (tx.events.length > 0)
       ctx.stub.setEvent(

@@ -186,7 +186,10 @@ export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promi
   return updated;
 }
 
-/** Rebate for `energyWh` charged: one bean per `rebateWhPerBean` Wh, bounded by the pile's float. */
+/**
+ * Rebate for `energyWh` paid in money (energy paid with beans earns none, so beans never mint beans):
+ * one bean per `rebateWhPerBean` Wh, bounded by the pile's float.
+ */
 export function rebateFor(energyWh: number, rebateWhPerBean: number, pileFloat: number): number {
   if (rebateWhPerBean <= 0) return 0;
   return Math.min(pileFloat, Math.floor(energyWh / rebateWhPerBean));
@@ -210,6 +213,8 @@ export function redeemBeans(
   const beansUsed = Math.min(beansHeld, Math.floor(energyWh / beanWh));
   const coveredWh = beansUsed * beanWh;
   const beanValueFen = energyWh === 0 ? 0 : mulDivRoundHalfUp(totalFen, coveredWh, energyWh);
+  // Beans are never spent for nothing (a free or near-free session keeps them).
+  if (beanValueFen === 0) return { beansUsed: 0, coveredWh: 0, beanValueFen: 0 };
   return { beansUsed, coveredWh, beanValueFen };
 }
 

@@ -48,7 +48,9 @@ export interface Proposal {
   votingEndsAt: number;
   proposer: string;
   proposedAt: number;
-  status: 'open' | 'enacted' | 'withdrawn' | 'expired';
+  status: 'open' | 'enacted' | 'withdrawn' | 'expired' | 'superseded';
+  /** For TARIFF and PARAMS: the latest version when proposed; a newer one makes this proposal stale. */
+  basedOnVersion?: number;
   closedAt?: number;
   enactedAt?: number;
   enactedVersion?: number;
@@ -62,6 +64,25 @@ export interface Vote {
 
 export function requiredApprovals(members: number, num: number, den: number): number {
   return Math.ceil((members * num) / den);
+}
+
+/** The latest enacted version of the kind a change replaces (TARIFF, PARAMS), else undefined. */
+async function latestVersion(ctx: TxContext, change: Change): Promise<number | undefined> {
+  if (change.kind === 'TARIFF') {
+    const all = await listJson<Tariff>(ctx.store, Keys.tariffPrefix());
+    return all[all.length - 1]?.value.version ?? 0;
+  }
+  if (change.kind === 'PARAMS') {
+    const all = await paramVersions(ctx.store);
+    return all[all.length - 1]?.version ?? 0;
+  }
+  return undefined;
+}
+
+/** A proposal approved against version n must not overwrite a version n+1 enacted meanwhile. */
+async function isSuperseded(ctx: TxContext, p: Proposal): Promise<boolean> {
+  const latest = await latestVersion(ctx, p.change);
+  return latest !== undefined && p.basedOnVersion !== undefined && latest > p.basedOnVersion;
 }
 
 /**
@@ -97,7 +118,14 @@ export async function propose(ctx: TxContext, input: unknown): Promise<Proposal>
   await checkChange(ctx, req.change);
   if (await exists(ctx.store, Keys.proposal(req.proposalId)))
     fail('PROPOSAL_EXISTS', `proposal ${req.proposalId} exists`);
-  const p: Proposal = { ...req, proposer: op.mspId, proposedAt: ctx.now, status: 'open' };
+  const basedOnVersion = await latestVersion(ctx, req.change);
+  const p: Proposal = {
+    ...req,
+    proposer: op.mspId,
+    proposedAt: ctx.now,
+    status: 'open',
+    ...(basedOnVersion === undefined ? {} : { basedOnVersion }),
+  };
   await putJson(ctx.store, Keys.proposal(p.proposalId), p);
   await appendAudit(ctx, op.mspId, 'ProposalSubmitted', { proposalId: p.proposalId, kind: p.change.kind });
   emit(ctx, 'ProposalSubmitted', { proposalId: p.proposalId, kind: p.change.kind });
@@ -183,6 +211,11 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
   let version = 0;
   const change = p.change;
   await checkChange(ctx, change);
+  if (await isSuperseded(ctx, p))
+    fail(
+      'PROPOSAL_SUPERSEDED',
+      `a newer ${change.kind} version was enacted after proposal ${proposalId}; propose again`,
+    );
   if (change.kind === 'TARIFF') {
     const versions = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value);
     const next = nextVersion(versions, p.effectiveFrom, ctx.now);
@@ -218,10 +251,12 @@ export async function closeProposal(ctx: TxContext, proposalIdInput: unknown): P
   const p = await getProposal(ctx, proposalId);
   if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} is ${p.status}`);
   const t = await tally(ctx, proposalId);
-  if (t.approvals >= t.required)
-    fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
   let status: Proposal['status'];
-  if (ctx.now > p.votingEndsAt) {
+  if (await isSuperseded(ctx, p)) {
+    status = 'superseded'; // can never be enacted, approved or not
+  } else if (t.approvals >= t.required) {
+    return fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
+  } else if (ctx.now > p.votingEndsAt) {
     status = 'expired';
   } else {
     if (op.mspId !== p.proposer || ctx.caller.role !== 'admin')

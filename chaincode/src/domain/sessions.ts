@@ -6,7 +6,7 @@
  *   beans      = the pile operator's beans in the wallet, applied first (beans.ts: redeemBeans)
  *   wallet pays  min(price - bean value, hold); the hold is released; any excess over the cap is the
  *                pile operator's loss (its pile should have stopped at the cap), recorded as uncollected
- *   rebate     = the operator's rebate rule, from the pile's rebate float
+ *   rebate     = the operator's rebate rule on the energy paid in money, from the pile's rebate float
  *
  * A session touches only its pile, its wallet and its own keys, so sessions at different piles and
  * wallets never conflict at commit.
@@ -243,7 +243,7 @@ async function settle(
   const cashDue = price.totalFen - redemption.beanValueFen;
   const chargedFen = Math.min(cashDue, session.capFen);
   const operator = await getOperator(ctx, pile.operator);
-  const rebateBeans = rebateFor(energyWh, operator.rebateWhPerBean, pile.rebateFloat);
+  const rebateBeans = rebateFor(energyWh - redemption.coveredWh, operator.rebateWhPerBean, pile.rebateFloat);
 
   await putWallet(ctx, {
     ...wallet,
