@@ -2,7 +2,9 @@
 module.exports = {
   testEnvironment: 'node',
   // Network integration tests will live in test/ once the Fabric network can run (issue 2).
-  roots: ['<rootDir>/chaincode/test'],
+  roots: ['<rootDir>/chaincode/test', '<rootDir>/gateway-api/test'],
+  // Tests import the chaincode's client entry from source; the built bin imports it from dist.
+  moduleNameMapper: { '^@evpay/chaincode/client$': '<rootDir>/chaincode/src/client.ts' },
   setupFiles: ['<rootDir>/jest.setup.js'],
   transform: {
     // tsconfig sets isolatedModules, so ts-jest only transpiles (fast); `npm run typecheck` checks types once.

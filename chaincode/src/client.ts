@@ -1,0 +1,29 @@
+/**
+ * What clients (the evpay CLI, pile backends, driver apps, the gateway) share with the chaincode: the
+ * exact signed-message texts and the SM crypto wrapper. Importing this pulls in no Fabric code.
+ */
+export {
+  authorizationText,
+  beanPurchaseText,
+  beanTransferText,
+  envelopeClaimText,
+  readingText,
+  walletIdOf,
+  type Authorization,
+  type BeanPurchase,
+  type BeanTransfer,
+  type EnvelopeClaim,
+  type MeterReading,
+  type ReadingKind,
+} from './domain/messages';
+export {
+  isValidSm2PublicKey,
+  sm2GenerateKeyPair,
+  sm2PublicKeyFromPrivate,
+  sm2Sign,
+  sm2Verify,
+  sm3Hex,
+  sm4DecryptCbc,
+  sm4EncryptCbc,
+  type Sm2KeyPair,
+} from './crypto';

@@ -1,0 +1,31 @@
+/** Strict parsers for CLI option values: a typo is an error with the option's name, never a silent NaN. */
+import { InvalidArgumentError } from 'commander';
+
+export function wholeNumber(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+export function positiveNumber(value: string): number {
+  const n = wholeNumber(value);
+  if (n === 0) throw new InvalidArgumentError('expected a number above 0');
+  return n;
+}
+
+/** "now", "+SECONDS" (from now) or Unix seconds. */
+export function timeArg(now: () => number): (value: string) => number {
+  return (value: string) => {
+    if (value === 'now') return now();
+    if (/^\+\d{1,9}$/.test(value)) return now() + Number(value.slice(1));
+    if (/^\d{9,12}$/.test(value)) return Number(value);
+    throw new InvalidArgumentError('expected "now", "+SECONDS" or Unix seconds');
+  };
+}
+
+export function identifier(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value))
+    throw new InvalidArgumentError(
+      'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit',
+    );
+  return value;
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+/**
+ * evpay: SM2 keys and signed messages for piles and drivers, in exactly the formats the chaincode
+ * verifies (texts from @evpay/chaincode/client, one source of truth). Prints JSON ready to send.
+ *
+ *   evpay keygen --out pile.key                      # encrypted with $EVPAY_PASSPHRASE
+ *   evpay sign authorization --key driver.key --pile AlphaMSP.P1 --cap 5000 --expires +600
+ *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
+ *   evpay verify --kind reading --public-key 04... --message signed.json
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import {
+  authorizationText,
+  beanPurchaseText,
+  beanTransferText,
+  envelopeClaimText,
+  readingText,
+  sm2GenerateKeyPair,
+  sm2Sign,
+  sm2Verify,
+  walletIdOf,
+  type ReadingKind,
+  type Sm2KeyPair,
+} from '@evpay/chaincode/client';
+import { identifier, positiveNumber, timeArg, wholeNumber } from './args';
+import { KeyFileError, openKey, sealKey } from './keyfile';
+
+const now = (): number => Math.floor(Date.now() / 1000);
+const at = timeArg(now);
+const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+
+class UsageError extends Error {}
+
+function passphrase(opts: { passphraseFile?: string }): string | undefined {
+  if (opts.passphraseFile) return readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '');
+  return process.env.EVPAY_PASSPHRASE;
+}
+
+function loadKey(opts: { key: string; passphraseFile?: string }): Sm2KeyPair {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(opts.key, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read key file ${opts.key}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return openKey(parsed, passphrase(opts));
+}
+
+const nonce = (): string => randomBytes(16).toString('hex');
+
+function withKey(cmd: Command): Command {
+  return cmd
+    .requiredOption('--key <file>', 'key file made by `evpay keygen`')
+    .option('--passphrase-file <file>', 'file holding the passphrase (default: $EVPAY_PASSPHRASE)');
+}
+
+export function program(): Command {
+  const p = new Command('evpay').description(
+    'SM2 keys and signed messages for the EV charging payment network',
+  );
+  p.configureOutput({ writeErr: (s) => process.stderr.write(s) }).exitOverride();
+
+  p.command('keygen')
+    .description('make an SM2 key pair and write it to a key file (encrypted unless --plaintext)')
+    .requiredOption('--out <file>', 'where to write the key file (refuses to overwrite)')
+    .option('--plaintext', 'store the private key unencrypted (devices without a secret store)')
+    .option('--passphrase-file <file>', 'file holding the passphrase (default: $EVPAY_PASSPHRASE)')
+    .action((o: { out: string; plaintext?: boolean; passphraseFile?: string }) => {
+      if (existsSync(o.out)) throw new UsageError(`${o.out} exists; refusing to overwrite a key`);
+      const secret = o.plaintext ? undefined : passphrase(o);
+      if (!o.plaintext && secret === undefined)
+        throw new UsageError('set EVPAY_PASSPHRASE or --passphrase-file, or choose --plaintext');
+      const kp = sm2GenerateKeyPair();
+      writeFileSync(o.out, JSON.stringify(sealKey(kp, secret), null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+      print({
+        publicKey: kp.publicKeyHex,
+        walletId: walletIdOf(kp.publicKeyHex),
+        keyFile: o.out,
+        encrypted: !o.plaintext,
+      });
+    });
+
+  withKey(p.command('pubkey').description('print the public key and wallet id of a key file')).action(
+    (o: { key: string; passphraseFile?: string }) => {
+      const kp = loadKey(o);
+      print({ publicKey: kp.publicKeyHex, walletId: walletIdOf(kp.publicKeyHex) });
+    },
+  );
+
+  const sign = p.command('sign').description('sign a message with a key file and print it as JSON');
+  withKey(sign.command('authorization').description("a driver's authorization to start a session"))
+    .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"')
+    .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber)
+    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
+    .action(
+      (o: {
+        key: string;
+        passphraseFile?: string;
+        pile: string;
+        cap: number;
+        expires: number;
+        nonce?: string;
+      }) => {
+        const kp = loadKey(o);
+        const msg = {
+          walletId: walletIdOf(kp.publicKeyHex),
+          pileId: o.pile,
+          capFen: o.cap,
+          nonce: o.nonce ?? nonce(),
+          expiresAt: o.expires,
+        };
+        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, authorizationText(msg)) });
+      },
+    );
+  withKey(sign.command('reading').description("a pile's signed meter reading"))
+    .addOption(
+      new Option('--kind <kind>', 'reading kind')
+        .choices(['START', 'PROGRESS', 'STOP'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--session <sessionId>', 'session id chosen by the pile', identifier)
+    .requiredOption('--pile <pileId>', 'pile id')
+    .requiredOption('--meter <wh>', 'meter value in Wh', wholeNumber)
+    .option('--at <time>', 'reading time (default: now)', at)
+    .action(
+      (o: {
+        key: string;
+        passphraseFile?: string;
+        kind: ReadingKind;
+        session: string;
+        pile: string;
+        meter: number;
+        at?: number;
+      }) => {
+        const kp = loadKey(o);
+        const msg = {
+          kind: o.kind,
+          sessionId: o.session,
+          pileId: o.pile,
+          meterWh: o.meter,
+          readAt: o.at ?? now(),
+        };
+        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, readingText(msg)) });
+      },
+    );
+  withKey(sign.command('purchase').description("a driver's purchase of an operator's beans"))
+    .requiredOption('--issuer <mspId>', 'operator selling the beans', identifier)
+    .requiredOption('--beans <count>', 'number of beans', positiveNumber)
+    .requiredOption('--max-cost <fen>', 'most the driver agrees to pay, in fen', positiveNumber)
+    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
+    .action(
+      (o: {
+        key: string;
+        passphraseFile?: string;
+        issuer: string;
+        beans: number;
+        maxCost: number;
+        expires: number;
+        nonce?: string;
+      }) => {
+        const kp = loadKey(o);
+        const msg = {
+          walletId: walletIdOf(kp.publicKeyHex),
+          issuer: o.issuer,
+          beans: o.beans,
+          maxCostFen: o.maxCost,
+          nonce: o.nonce ?? nonce(),
+          expiresAt: o.expires,
+        };
+        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, beanPurchaseText(msg)) });
+      },
+    );
+  withKey(sign.command('transfer').description("a driver's gift of beans to another wallet"))
+    .requiredOption('--to <walletId>', 'receiving wallet id')
+    .requiredOption('--issuer <mspId>', 'operator whose beans move', identifier)
+    .requiredOption('--beans <count>', 'number of beans', positiveNumber)
+    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
+    .action(
+      (o: {
+        key: string;
+        passphraseFile?: string;
+        to: string;
+        issuer: string;
+        beans: number;
+        expires: number;
+        nonce?: string;
+      }) => {
+        const kp = loadKey(o);
+        const msg = {
+          fromWalletId: walletIdOf(kp.publicKeyHex),
+          toWalletId: o.to,
+          issuer: o.issuer,
+          beans: o.beans,
+          nonce: o.nonce ?? nonce(),
+          expiresAt: o.expires,
+        };
+        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, beanTransferText(msg)) });
+      },
+    );
+  withKey(sign.command('claim').description("a driver's claim of a red envelope"))
+    .requiredOption('--envelope <envelopeId>', 'envelope id', identifier)
+    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
+    .action((o: { key: string; passphraseFile?: string; envelope: string; expires: number }) => {
+      const kp = loadKey(o);
+      const msg = { envelopeId: o.envelope, walletId: walletIdOf(kp.publicKeyHex), expiresAt: o.expires };
+      print({ ...msg, signature: sm2Sign(kp.privateKeyHex, envelopeClaimText(msg)) });
+    });
+
+  p.command('verify')
+    .description('check the signature of a signed message (exit 0 valid, 1 invalid)')
+    .addOption(
+      new Option('--kind <kind>')
+        .choices(['authorization', 'reading', 'purchase', 'transfer', 'claim'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--public-key <hex>', 'signer public key (04 + x + y)')
+    .requiredOption('--message <file>', 'JSON printed by `evpay sign` ("-" for stdin)')
+    .action(
+      (o: {
+        kind: 'authorization' | 'reading' | 'purchase' | 'transfer' | 'claim';
+        publicKey: string;
+        message: string;
+      }) => {
+        const raw = readFileSync(o.message === '-' ? 0 : o.message, 'utf8');
+        let m: Record<string, unknown>;
+        try {
+          m = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          throw new UsageError(`${o.message} is not JSON`);
+        }
+        const texts = {
+          authorization: () => authorizationText(m as never),
+          reading: () => readingText(m as never),
+          purchase: () => beanPurchaseText(m as never),
+          transfer: () => beanTransferText(m as never),
+          claim: () => envelopeClaimText(m as never),
+        };
+        const valid = typeof m.signature === 'string' && sm2Verify(o.publicKey, texts[o.kind](), m.signature);
+        print({ valid });
+        if (!valid) process.exitCode = 1;
+      },
+    );
+  return p;
+}
+
+export function main(argv: string[]): void {
+  try {
+    program().parse(argv);
+  } catch (e) {
+    // commander has already printed its own usage errors; --help and --version end here too.
+    const { code, exitCode } = e as { code?: string; exitCode?: number };
+    if (exitCode !== undefined && code?.startsWith('commander.')) {
+      // Help and version exit 0; every usage error exits 2, like our own.
+      process.exitCode = exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`evpay: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = e instanceof UsageError || e instanceof KeyFileError ? 2 : 1;
+  }
+}
+
+if (require.main === module) main(process.argv);

@@ -1,0 +1,260 @@
+/**
+ * The evpay CLI: key files (SM4 + HMAC-SM3 under a PBKDF2-SM3 key) and the built binary end to end. Its
+ * signed messages are fed to the chaincode's own rules, which must accept them: one format, two sides.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sm2GenerateKeyPair } from '@evpay/chaincode/client';
+import { KeyFileError, openKey, sealKey, type KeyFile } from '../src/cli/keyfile';
+import { registerPile } from '../../chaincode/src/domain/piles';
+import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
+import { openWallet, topUp } from '../../chaincode/src/domain/wallets';
+import { MemoryLedger } from '../../chaincode/test/support/ledger';
+import { bootstrap, client, OPS } from '../../chaincode/test/support/fixtures';
+
+const BIN = path.resolve(__dirname, '..', 'dist', 'cli', 'evpay.js');
+const PASS = 'correct horse battery';
+
+describe('key files', () => {
+  const kp = sm2GenerateKeyPair();
+
+  test('encrypted: opens with the passphrase only; tampering is detected', () => {
+    const f = sealKey(kp, PASS);
+    expect(f.privateKeyHex).toBeUndefined();
+    expect(JSON.stringify(f)).not.toContain(kp.privateKeyHex);
+    expect(openKey(JSON.parse(JSON.stringify(f)), PASS)).toEqual(kp);
+    expect(() => openKey(f, 'wrong horse battery')).toThrow(KeyFileError);
+    expect(() => openKey(f, undefined)).toThrow('passphrase is needed');
+    const flip = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
+    const enc = f.encryption!;
+    for (const bad of [
+      { ...f, encryption: { ...enc, ciphertextHex: flip(enc.ciphertextHex) } },
+      { ...f, encryption: { ...enc, ivHex: flip(enc.ivHex) } },
+      { ...f, encryption: { ...enc, iterations: enc.iterations - 1 } },
+      { ...f, publicKeyHex: sm2GenerateKeyPair().publicKeyHex },
+    ] satisfies KeyFile[])
+      expect(() => openKey(bad, PASS)).toThrow('wrong passphrase, or the key file was altered');
+  });
+
+  test('plaintext: must match its public key; short passphrases are refused', () => {
+    const f = sealKey(kp, undefined);
+    expect(openKey(f, undefined)).toEqual(kp);
+    expect(() => openKey({ ...f, privateKeyHex: sm2GenerateKeyPair().privateKeyHex }, undefined)).toThrow(
+      'does not match',
+    );
+    expect(() => sealKey(kp, 'short')).toThrow('at least 8');
+    expect(() => openKey({ format: 'other' }, undefined)).toThrow('not an evpay-sm2-key/1 key file');
+  });
+});
+
+describe('evpay binary', () => {
+  let dir = '';
+  beforeAll(() => {
+    expect(existsSync(BIN)).toBe(true); // built by `npm test` (npm run build)
+    dir = mkdtempSync(path.join(tmpdir(), 'evpay-cli-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function evpay(
+    args: string[],
+    env: Record<string, string> = {},
+  ): { code: number; out: Record<string, unknown>; err: string } {
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+    let out: Record<string, unknown> = {};
+    try {
+      out = JSON.parse(r.stdout) as Record<string, unknown>;
+    } catch {
+      /* not JSON: usage errors print nothing on stdout */
+    }
+    return { code: r.status ?? -1, out, err: r.stderr };
+  }
+
+  test('keys and signatures made by the CLI start and settle a real session on the chaincode rules', async () => {
+    const env = { EVPAY_PASSPHRASE: PASS };
+    const pileKey = evpay(['keygen', '--out', 'pile.key'], env);
+    const driverKey = evpay(['keygen', '--out', 'driver.key', '--plaintext']);
+    expect([pileKey.code, driverKey.code]).toEqual([0, 0]);
+    expect(statSync(path.join(dir, 'pile.key')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path.join(dir, 'pile.key'), 'utf8')).toContain('"cipher": "sm4-cbc"');
+    expect(evpay(['keygen', '--out', 'pile.key'], env).code).toBe(2); // never overwrites a key
+
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    const A = OPS.A.mspId;
+    const t = ledger.now;
+    await ledger.submit(client(A), (ctx) =>
+      registerPile(ctx, { localId: 'CLI1', publicKey: pileKey.out.publicKey }),
+    );
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: driverKey.out.publicKey }));
+    await ledger.submit(client(A), (ctx) =>
+      topUp(ctx, { walletId: String(driverKey.out.walletId), amountFen: 5_000, reference: 'cli' }),
+    );
+
+    const pile = `${A}.CLI1`;
+    const auth = evpay([
+      'sign',
+      'authorization',
+      '--key',
+      'driver.key',
+      '--pile',
+      pile,
+      '--cap',
+      '3000',
+      '--expires',
+      String(t + 600),
+    ]);
+    const start = evpay(
+      [
+        'sign',
+        'reading',
+        '--key',
+        'pile.key',
+        '--kind',
+        'START',
+        '--session',
+        'cli-s1',
+        '--pile',
+        pile,
+        '--meter',
+        '0',
+        '--at',
+        String(t),
+      ],
+      env,
+    );
+    const stop = evpay(
+      [
+        'sign',
+        'reading',
+        '--key',
+        'pile.key',
+        '--kind',
+        'STOP',
+        '--session',
+        'cli-s1',
+        '--pile',
+        pile,
+        '--meter',
+        '10000',
+        '--at',
+        String(t + 3600),
+      ],
+      env,
+    );
+    expect([auth.code, start.code, stop.code]).toEqual([0, 0, 0]);
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, { authorization: auth.out, startReading: start.out }),
+    );
+    const s = await ledger.submit(client(A), (ctx) => stopSession(ctx, { stopReading: stop.out }), t + 3600);
+    expect(s.settlement).toMatchObject({ energyWh: 10_000, chargedFen: 1_500 });
+
+    writeFileSync(path.join(dir, 'stop.json'), JSON.stringify(stop.out));
+    const ok = evpay([
+      'verify',
+      '--kind',
+      'reading',
+      '--public-key',
+      String(pileKey.out.publicKey),
+      '--message',
+      'stop.json',
+    ]);
+    expect([ok.code, ok.out.valid]).toEqual([0, true]);
+    writeFileSync(path.join(dir, 'forged.json'), JSON.stringify({ ...stop.out, meterWh: 1 }));
+    const bad = evpay([
+      'verify',
+      '--kind',
+      'reading',
+      '--public-key',
+      String(pileKey.out.publicKey),
+      '--message',
+      'forged.json',
+    ]);
+    expect([bad.code, bad.out.valid]).toEqual([1, false]);
+  }, 60_000);
+
+  test('mistakes get exit code 2 and a message naming the problem', () => {
+    const cases: Array<[string[], Record<string, string>, string]> = [
+      [['keygen', '--out', 'k1.key'], { EVPAY_PASSPHRASE: '' }, 'at least 8'],
+      [
+        [
+          'sign',
+          'authorization',
+          '--key',
+          'driver.key',
+          '--pile',
+          'AlphaMSP.P1',
+          '--cap',
+          '12x',
+          '--expires',
+          '+60',
+        ],
+        {},
+        'expected a whole number',
+      ],
+      [
+        [
+          'sign',
+          'authorization',
+          '--key',
+          'driver.key',
+          '--pile',
+          'AlphaMSP.P1',
+          '--cap',
+          '0',
+          '--expires',
+          '+60',
+        ],
+        {},
+        'above 0',
+      ],
+      [
+        [
+          'sign',
+          'reading',
+          '--key',
+          'driver.key',
+          '--kind',
+          'BOGUS',
+          '--session',
+          's',
+          '--pile',
+          'p',
+          '--meter',
+          '1',
+        ],
+        {},
+        'START, PROGRESS, STOP',
+      ],
+      [
+        ['sign', 'claim', '--key', 'driver.key', '--envelope', 'e', '--expires', 'tomorrow'],
+        {},
+        '"now", "+SECONDS" or Unix seconds',
+      ],
+      [['pubkey', '--key', 'pile.key'], { EVPAY_PASSPHRASE: 'not the passphrase' }, 'wrong passphrase'],
+      [['pubkey', '--key', 'missing.key'], {}, 'cannot read key file missing.key'],
+    ];
+    const unset = { ...process.env };
+    delete unset.EVPAY_PASSPHRASE;
+    for (const [args, env, message] of cases) {
+      const r = evpay(args, env);
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
+      expect(r.err).toContain(message);
+    }
+    const r = spawnSync(process.execPath, [BIN, 'keygen', '--out', 'k4.key'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: unset,
+    });
+    expect([r.status, r.stderr]).toEqual([
+      2,
+      expect.stringContaining('set EVPAY_PASSPHRASE or --passphrase-file'),
+    ]);
+    expect(existsSync(path.join(dir, 'k4.key'))).toBe(false);
+  });
+});
