@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * evpay: SM2 keys and signed messages for piles and drivers, in exactly the formats the chaincode
  * verifies (texts from @evpay/chaincode/client, one source of truth). Prints JSON ready to send.
