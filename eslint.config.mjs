@@ -30,6 +30,8 @@ export default tseslint.config(
   },
   // Test helpers return inferred fixture shapes; module-boundary types matter for product code.
   { files: ['**/test/**/*.ts'], rules: { '@typescript-eslint/explicit-module-boundary-types': 'off' } },
+  // CommonJS entry shims (npm bin links) load the built code with require().
+  { files: ['**/bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly' } },
