@@ -4,7 +4,11 @@
  * - its read set (key versions) and range reads are recorded;
  * - a block commits transactions in order and invalidates any whose reads changed since simulation
  *   (MVCC_READ_CONFLICT) or whose range now returns different keys/versions (PHANTOM_READ_CONFLICT).
- * This is what makes "no hot keys" checkable: two settlements conflict here exactly when they would on a peer.
+ * Range reads follow the peer, not the chaincode: the peer reads a range in batches of RANGE_BATCH keys
+ * (fabric-shim pages results, and the peer's iterator records every key it fetched), so a chaincode that
+ * stops early has still "read" the rest of its batch; a range read to its end is re-checked whole at
+ * commit, so a key inserted anywhere in it is a phantom. This is what makes "no hot keys" checkable:
+ * conflicts here are meant to arise where a peer would raise them (batch sizes are the peer's defaults).
  * It is a test double of the world state only; the Fabric glue itself is tested on the real network.
  */
 import { createHash } from 'node:crypto';
@@ -14,10 +18,15 @@ interface Versioned {
   value: Uint8Array;
   version: number;
 }
+/** Keys the peer fetches per range-query round trip (the peer's query result page size). */
+export const RANGE_BATCH = 100;
+
 interface RangeRead {
   start: string;
   end: string;
-  seen: Array<[string, number]>;
+  /** What the chaincode consumed, and what the peer had fetched for it (whole batches). */
+  consumed: number;
+  all: Array<[string, number]>;
 }
 export interface Simulation<T> {
   txId: string;
@@ -71,13 +80,17 @@ export class MemoryLedger {
       },
       range: (start, end) => {
         const keys = [...snapshot.keys()].filter((k) => k >= start && k < end).sort();
-        const rr: RangeRead = { start, end, seen: [] };
+        const rr: RangeRead = {
+          start,
+          end,
+          consumed: 0,
+          all: keys.map((k) => [k, snapshot.get(k)!.version]),
+        };
         ranges.push(rr);
         return (async function* (): AsyncGenerator<KV> {
           for (const key of keys) {
-            const v = snapshot.get(key)!;
-            rr.seen.push([key, v.version]);
-            yield { key, value: v.value };
+            rr.consumed += 1;
+            yield { key, value: snapshot.get(key)!.value };
           }
         })();
       },
@@ -99,11 +112,18 @@ export class MemoryLedger {
       for (const [key, version] of sim.reads)
         if (this.state.get(key)?.version !== version) return 'MVCC_READ_CONFLICT';
       for (const rr of sim.ranges) {
+        // The peer fetched whole batches: the first one at once, more as the chaincode consumed them.
+        const fetched = Math.min(
+          rr.all.length,
+          Math.max(1, Math.ceil(rr.consumed / RANGE_BATCH)) * RANGE_BATCH,
+        );
+        const seen = rr.all.slice(0, fetched);
+        const exhausted = fetched === rr.all.length;
         const now = this.sortedKeys(rr.start, rr.end).map((k) => [k, this.state.get(k)!.version] as const);
-        // A range read stopped early (limit) only claims the keys it saw, as Fabric re-executes up to them.
-        const last = rr.seen[rr.seen.length - 1]?.[0];
-        const relevant = rr.seen.length === 0 ? now : now.filter(([k]) => last !== undefined && k <= last);
-        if (JSON.stringify(relevant) !== JSON.stringify(rr.seen)) return 'PHANTOM_READ_CONFLICT';
+        // Exhausted: the whole requested range is re-checked. Otherwise: everything up to the last key fetched.
+        const last = seen[seen.length - 1]?.[0];
+        const relevant = exhausted ? now : now.filter(([k]) => last !== undefined && k <= last);
+        if (JSON.stringify(relevant) !== JSON.stringify(seen)) return 'PHANTOM_READ_CONFLICT';
       }
       const version = this.blockNo * 100_000 + sims.indexOf(sim);
       for (const [key, value] of sim.writes) {
