@@ -53,9 +53,25 @@ describe('session rejections', () => {
     await expect(ledger.submit(client(A), (ctx) => stopSession(ctx, stop))).rejects.toMatchObject({
       code: 'SESSION_ALREADY_SETTLED',
     });
-    // The same start once the pile is free again: the session id (and nonce) are spent.
+    // The same start once the pile is free again: its old meter value is refused first.
     await expect(ledger.submit(client(A), (ctx) => startSession(ctx, start))).rejects.toMatchObject({
       code: 'METER_WENT_BACKWARDS',
+    });
+    // With a current meter and a fresh authorization, the spent session id is still refused...
+    const reuseId = {
+      authorization: driver.authorize(p1.pileId, 1_000, t + 900),
+      startReading: p1.reading('START', 's1', 2_000, t + 400),
+    };
+    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, reuseId), t + 400)).rejects.toMatchObject({
+      code: 'SESSION_EXISTS',
+    });
+    // ...and with a new session id, the spent nonce is.
+    const reuseNonce = {
+      authorization: start.authorization,
+      startReading: p1.reading('START', 's9', 2_000, t + 400),
+    };
+    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, reuseNonce), t + 400)).rejects.toMatchObject({
+      code: 'NONCE_REUSED',
     });
     const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
     expect(w).toMatchObject({ balanceFen: 5_000 - 300, heldFen: 0 });

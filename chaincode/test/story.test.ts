@@ -3,7 +3,7 @@
  * two operators, a driver tops up at A, charges at B, B's beans as rebate, redeems them at B, cannot
  * redeem them at A, a red envelope claimed by three wallets, clearing closed with A owing B, audit chains.
  */
-import { auditHead, sealAudit, verifyAuditChain, type AuditRecord } from '../src/domain/audit';
+import { auditDigest, auditHead, sealAudit, verifyAuditChain, type AuditRecord } from '../src/domain/audit';
 import {
   allocateRebateFloat,
   beanBalance,
@@ -11,7 +11,14 @@ import {
   issuanceState,
   issueBeans,
 } from '../src/domain/beans';
-import { closePeriod, confirmTransfer, periodOf, transferStatus, POOL } from '../src/domain/clearing';
+import {
+  closePeriod,
+  confirmTransfer,
+  periodBounds,
+  periodOf,
+  transferStatus,
+  POOL,
+} from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { claimEnvelope, closeEnvelope, createEnvelope } from '../src/domain/envelopes';
 import { Keys } from '../src/domain/keys';
@@ -275,8 +282,10 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
 
   test('clearing: A took the cash, B earned revenue and a reward, so A owes B; the pool nets the float against the reward', async () => {
     const period = periodOf(t0, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    // One second before the grace time is over is still too early.
+    const [, endsAt] = periodBounds(period, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
     await expect(
-      ledger.submit(client(A), (ctx) => closePeriod(ctx, period), t0 + 3 * hour),
+      ledger.submit(client(A), (ctx) => closePeriod(ctx, period), endsAt + PARAMS.clearingGraceSec - 1),
     ).rejects.toMatchObject({
       code: 'PERIOD_NOT_ENDED',
     });
@@ -348,8 +357,28 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       expect((await ledger.evaluate(auditor, (ctx) => auditHead(ctx, op))).chain).toBe(head.chain);
       const forged = records.map((r, i) => (i === 1 ? { ...r, data: { ...r.data, amountFen: 1 } } : r));
       expect(verifyAuditChain(forged)).toMatchObject({ ok: false, firstBad: { seq: 2, reason: 'digest' } });
+      // A forger who also recomputes the digest still breaks the chain link.
+      const rebuilt = records.map((r, i) => {
+        if (i !== 1) return r;
+        const data = { ...r.data, amountFen: 1 };
+        const digest = auditDigest({
+          mspId: r.mspId,
+          type: r.type,
+          txId: r.txId,
+          at: r.at,
+          caller: r.caller,
+          data,
+        });
+        return { ...r, data, digest };
+      });
+      expect(verifyAuditChain(rebuilt)).toMatchObject({ ok: false, firstBad: { seq: 2, reason: 'link' } });
+      // A record removed from the middle is a gap in the sequence, found where it is.
       const dropped = records.filter((_, i) => i !== 2);
-      expect(verifyAuditChain(dropped).ok).toBe(false);
+      expect(verifyAuditChain(dropped)).toMatchObject({
+        ok: false,
+        verified: 2,
+        firstBad: { seq: 4, reason: 'sequence' },
+      });
     }
     await expect(ledger.submit(client(A), (ctx) => sealAudit(ctx, A))).rejects.toMatchObject({
       code: 'AUDIT_NOTHING_TO_SEAL',
@@ -358,7 +387,13 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     expect(s.status).toBe('settled');
   });
 
-  test('auditors read everything and write nothing', async () => {
+  test('auditors read everything and write nothing; strangers read nothing', async () => {
+    const { requireReader } = await import('../src/domain/access');
+    expect(await ledger.evaluate(auditor, (ctx) => requireReader(ctx))).toBe('auditor');
+    expect(await ledger.evaluate(client(A), (ctx) => requireReader(ctx))).toBe('operator');
+    await expect(ledger.evaluate(client('StrangerMSP'), (ctx) => requireReader(ctx))).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
     await expect(ledger.submit(auditor, (ctx) => sealAudit(ctx, A))).rejects.toMatchObject({
       code: 'AUDITOR_READ_ONLY',
     });
