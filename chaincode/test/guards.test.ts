@@ -1,0 +1,268 @@
+/**
+ * Every guard that protects money, beans or access has a test that reaches it: each case below passes
+ * all earlier checks and is refused by the guard it names (found untested in review).
+ */
+import { initConsortium, payMargin } from '../src/domain/consortium';
+import { buyBeans, creditReward, issueBeans, transferBeans } from '../src/domain/beans';
+import { confirmTransfer, closePeriod, periodOf } from '../src/domain/clearing';
+import { setOperatorPolicy } from '../src/domain/consortium';
+import { claimEnvelope, closeEnvelope, createEnvelope } from '../src/domain/envelopes';
+import { enact, propose, vote } from '../src/domain/governance';
+import { registerPile } from '../src/domain/piles';
+import { startSession } from '../src/domain/sessions';
+import { openWallet, topUp } from '../src/domain/wallets';
+import { MemoryLedger } from './support/ledger';
+import {
+  admin,
+  AUDITOR_MSP,
+  bootstrap,
+  client,
+  Driver,
+  OPS,
+  PARAMS,
+  PileDevice,
+  TARIFF,
+} from './support/fixtures';
+
+const A = OPS.A.mspId;
+const B = OPS.B.mspId;
+
+async function world() {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const t = ledger.now;
+  const driver = new Driver();
+  const friend = new Driver();
+  const pile = new PileDevice(`${A}.G1`);
+  await ledger.submit(client(A), (ctx) =>
+    registerPile(ctx, { localId: pile.localId, publicKey: pile.keys.publicKeyHex }),
+  );
+  for (const d of [driver, friend])
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+  await ledger.submit(client(A), (ctx) =>
+    topUp(ctx, { walletId: driver.walletId, amountFen: 10_000, reference: 'g' }),
+  );
+  await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r', 100_000));
+  await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 1_000, reference: 'i' }));
+  await ledger.submit(admin(A), (ctx) =>
+    setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 10 }),
+  );
+  return { ledger, t, driver, friend, pile };
+}
+
+describe('consortium and membership', () => {
+  test('initialization happens once, by an admin of a founding operator', async () => {
+    const ledger = new MemoryLedger();
+    const init = { operators: [OPS.A, OPS.B], auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF };
+    await expect(ledger.submit(client(A), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await expect(
+      ledger.submit(admin('OutsiderMSP'), (ctx) => initConsortium(ctx, init)),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(
+      ledger.submit(admin(A), (ctx) => initConsortium(ctx, { ...init, auditorMspIds: [B] })),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
+        initConsortium(ctx, { ...init, operators: [OPS.A, { ...OPS.B, name: OPS.A.name }] }),
+      ),
+    ).rejects.toMatchObject({ code: 'OPERATOR_EXISTS' });
+    await ledger.submit(admin(A), (ctx) => initConsortium(ctx, init));
+    await expect(ledger.submit(admin(B), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+      code: 'CONSORTIUM_ALREADY_INITIALIZED',
+    });
+  });
+
+  test('a margin is paid once, by an admin', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.submit(admin(A), (ctx) =>
+      initConsortium(ctx, { operators: [OPS.A], auditorMspIds: [], params: PARAMS, tariff: TARIFF }),
+    );
+    await expect(ledger.submit(client(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await ledger.submit(admin(A), (ctx) => payMargin(ctx));
+    await expect(ledger.submit(admin(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
+      code: 'MARGIN_ALREADY_PAID',
+    });
+  });
+
+  test('the approval threshold must be a majority', async () => {
+    const ledger = new MemoryLedger();
+    const init = {
+      operators: [OPS.A],
+      auditorMspIds: [],
+      params: { ...PARAMS, approvalNumerator: 1, approvalDenominator: 2 },
+      tariff: TARIFF,
+    };
+    await expect(ledger.submit(admin(A), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: { path: 'params.approvalNumerator' },
+    });
+  });
+});
+
+describe('governance guards', () => {
+  test('proposal ids are unique; votes need an admin, once, before voting ends; members are not re-admitted', async () => {
+    const { ledger, t } = await world();
+    const p = {
+      proposalId: 'p',
+      change: { kind: 'TARIFF', tariff: TARIFF },
+      effectiveFrom: t,
+      votingEndsAt: t + 600,
+    };
+    await ledger.submit(admin(A), (ctx) => propose(ctx, p));
+    await expect(ledger.submit(admin(B), (ctx) => propose(ctx, p))).rejects.toMatchObject({
+      code: 'PROPOSAL_EXISTS',
+    });
+    await expect(
+      ledger.submit(client(B), (ctx) => vote(ctx, { proposalId: 'p', approve: true })),
+    ).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await expect(
+      ledger.submit(admin(B), (ctx) => vote(ctx, { proposalId: 'p', approve: true }), t + 601),
+    ).rejects.toMatchObject({
+      code: 'PROPOSAL_CLOSED',
+    });
+    await expect(
+      ledger.submit(admin(B), (ctx) => vote(ctx, { proposalId: 'nope', approve: true })),
+    ).rejects.toMatchObject({
+      code: 'PROPOSAL_NOT_FOUND',
+    });
+    const readmit = {
+      proposalId: 'r',
+      change: { kind: 'ADMIT_OPERATOR', mspId: B, name: 'Beta Again' },
+      effectiveFrom: t,
+      votingEndsAt: t + 600,
+    };
+    await expect(ledger.submit(admin(A), (ctx) => propose(ctx, readmit))).rejects.toMatchObject({
+      code: 'OPERATOR_EXISTS',
+    });
+    await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'p'))).rejects.toMatchObject({
+      code: 'QUORUM_NOT_REACHED',
+    });
+  });
+});
+
+describe('wallets, piles and sessions', () => {
+  test('a wallet or a pile is never opened twice (that would reset its balance or meter)', async () => {
+    const { ledger, driver, pile } = await world();
+    await expect(
+      ledger.submit(client(B), (ctx) => openWallet(ctx, { publicKey: driver.keys.publicKeyHex })),
+    ).rejects.toMatchObject({
+      code: 'WALLET_EXISTS',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        registerPile(ctx, { localId: pile.localId, publicKey: pile.keys.publicKeyHex }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'PILE_EXISTS',
+    });
+  });
+
+  test('a reading stamped in the future is refused', async () => {
+    const { ledger, driver, pile, t } = await world();
+    const start = {
+      authorization: driver.authorize(pile.pileId, 1_000, t + 3_600),
+      startReading: pile.reading('START', 's', 0, t + 301),
+    };
+    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, start))).rejects.toMatchObject({
+      code: 'READING_OUT_OF_ORDER',
+    });
+  });
+});
+
+describe('bean guards', () => {
+  test("a purchase needs the buyer's own signature, a fresh nonce and an unexpired authorization", async () => {
+    const { ledger, driver, friend, t } = await world();
+    const forged = { ...friend.buy(A, 5, 50, t + 60), walletId: driver.walletId };
+    await expect(ledger.submit(client(A), (ctx) => buyBeans(ctx, forged))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => buyBeans(ctx, driver.buy(A, 5, 50, t - 1))),
+    ).rejects.toMatchObject({
+      code: 'AUTHORIZATION_EXPIRED',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => buyBeans(ctx, friend.buy(A, 5, 50, t + 60))),
+    ).rejects.toMatchObject({
+      code: 'INSUFFICIENT_FUNDS',
+    });
+  });
+
+  test('transfers: not to oneself, not twice, not after expiry', async () => {
+    const { ledger, driver, friend, t } = await world();
+    await ledger.submit(client(A), (ctx) => buyBeans(ctx, driver.buy(A, 5, 50, t + 60)));
+    await expect(
+      ledger.submit(client(A), (ctx) => transferBeans(ctx, driver.transfer(driver.walletId, A, 1, t + 60))),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    const gift = driver.transfer(friend.walletId, A, 1, t + 60);
+    await ledger.submit(client(A), (ctx) => transferBeans(ctx, gift));
+    await expect(ledger.submit(client(A), (ctx) => transferBeans(ctx, gift))).rejects.toMatchObject({
+      code: 'NONCE_REUSED',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => transferBeans(ctx, driver.transfer(friend.walletId, A, 1, t - 1))),
+    ).rejects.toMatchObject({
+      code: 'AUTHORIZATION_EXPIRED',
+    });
+  });
+
+  test('envelopes: ids are unique, claims are signed by the wallet, none after expiry or close', async () => {
+    const { ledger, driver, friend, t } = await world();
+    const env = { envelopeId: 'e', totalBeans: 10, claimants: 2, split: 'equal', expiresAt: t + 600 };
+    await ledger.submit(admin(A), (ctx) => createEnvelope(ctx, env));
+    await expect(ledger.submit(admin(A), (ctx) => createEnvelope(ctx, env))).rejects.toMatchObject({
+      code: 'ENVELOPE_EXISTS',
+    });
+    await expect(
+      ledger.submit(admin(A), (ctx) => createEnvelope(ctx, { ...env, envelopeId: 'big', totalBeans: 2_000 })),
+    ).rejects.toMatchObject({ code: 'INSUFFICIENT_BEANS' });
+    const stolen = { ...friend.claim('e', t + 600), walletId: driver.walletId };
+    await expect(ledger.submit(client(A), (ctx) => claimEnvelope(ctx, stolen))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => claimEnvelope(ctx, driver.claim('e', t + 900)), t + 600),
+    ).rejects.toMatchObject({
+      code: 'ENVELOPE_EXPIRED',
+    });
+    await ledger.submit(client(B), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+    await expect(
+      ledger.submit(client(A), (ctx) => claimEnvelope(ctx, driver.claim('e', t + 900)), t + 300),
+    ).rejects.toMatchObject({
+      code: 'ENVELOPE_EXPIRED',
+    });
+  });
+});
+
+describe('clearing guards', () => {
+  test('transfers are confirmed by an admin of the named side only', async () => {
+    const { ledger, t } = await world();
+    const period = periodOf(t, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const after = t + 2 * 86_400;
+    const r = await ledger.submit(client(B), (ctx) => closePeriod(ctx, period), after);
+    // A's reward (100,000) outweighs the cash it took (10,000): the pool owes A the difference.
+    const tr = r.transfers.find((x) => x.to === A);
+    expect(tr).toMatchObject({ from: '#pool', amountFen: 90_000 });
+    const confirm = (who: ReturnType<typeof admin>, index: number, side: 'payer' | 'payee', p = period) =>
+      ledger.submit(who, (ctx) => confirmTransfer(ctx, { period: p, index, side }), after);
+    await expect(confirm(client(A), tr!.index, 'payee')).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await expect(confirm(admin(B), tr!.index, 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(confirm(admin(A), tr!.index, 'payer')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(confirm(admin(A), 99, 'payee')).rejects.toMatchObject({ code: 'TRANSFER_NOT_FOUND' });
+    await expect(confirm(admin(A), 0, 'payee', period + 1)).rejects.toMatchObject({
+      code: 'PERIOD_NOT_CLOSED',
+    });
+    // The pool's side counts as confirmed, so A's word completes it.
+    expect((await confirm(admin(A), tr!.index, 'payee')).complete).toBe(true);
+  });
+});
