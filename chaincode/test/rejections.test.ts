@@ -62,7 +62,9 @@ describe('session rejections', () => {
       authorization: driver.authorize(p1.pileId, 1_000, t + 900),
       startReading: p1.reading('START', 's1', 2_000, t + 400),
     };
-    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, reuseId), t + 400)).rejects.toMatchObject({
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, reuseId), t + 400),
+    ).rejects.toMatchObject({
       code: 'SESSION_EXISTS',
     });
     // ...and with a new session id, the spent nonce is.
@@ -70,7 +72,9 @@ describe('session rejections', () => {
       authorization: start.authorization,
       startReading: p1.reading('START', 's9', 2_000, t + 400),
     };
-    await expect(ledger.submit(client(A), (ctx) => startSession(ctx, reuseNonce), t + 400)).rejects.toMatchObject({
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, reuseNonce), t + 400),
+    ).rejects.toMatchObject({
       code: 'NONCE_REUSED',
     });
     const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
