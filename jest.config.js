@@ -1,8 +1,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  // Network integration tests will live in test/ once the Fabric network can run (issue 2).
-  roots: ['<rootDir>/chaincode/test', '<rootDir>/gateway-api/test'],
+  // test/ holds whole-project checks (the bench); network integration tests will join them (issue 2).
+  roots: ['<rootDir>/chaincode/test', '<rootDir>/gateway-api/test', '<rootDir>/test'],
   // Tests import the chaincode's client entry from source; the built bin imports it from dist.
   moduleNameMapper: { '^@evpay/chaincode/client$': '<rootDir>/chaincode/src/client.ts' },
   setupFiles: ['<rootDir>/jest.setup.js'],

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sm2GenerateKeyPair, sm2Sign, sm2Verify, sm3Hex } from '../chaincode/src/crypto';
+import { MAX_TOPUP_FEN } from '../chaincode/src/domain/money';
 import { registerPile } from '../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../chaincode/src/domain/sessions';
 import { openWallet, topUp } from '../chaincode/src/domain/wallets';
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   for (const [i, d] of drivers.entries()) {
     await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
     await ledger.submit(client(A), (ctx) =>
-      topUp(ctx, { walletId: d.walletId, amountFen: 1_000_000_000, reference: `b${i}` }),
+      topUp(ctx, { walletId: d.walletId, amountFen: MAX_TOPUP_FEN, reference: `b${i}` }),
     );
   }
   const startMs: number[] = [];
