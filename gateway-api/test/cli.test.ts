@@ -12,7 +12,16 @@ import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
 import { openWallet, topUp } from '../../chaincode/src/domain/wallets';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
-import { bootstrap, client, OPS } from '../../chaincode/test/support/fixtures';
+import { admin, bootstrap, client, OPS } from '../../chaincode/test/support/fixtures';
+import {
+  beanBalance,
+  buyBeans,
+  creditReward,
+  issueBeans,
+  transferBeans,
+} from '../../chaincode/src/domain/beans';
+import { setOperatorPolicy } from '../../chaincode/src/domain/consortium';
+import { claimEnvelope, createEnvelope } from '../../chaincode/src/domain/envelopes';
 
 const BIN = path.resolve(__dirname, '..', 'dist', 'cli', 'evpay.js');
 const PASS = 'correct horse battery';
@@ -153,6 +162,71 @@ describe('evpay binary', () => {
     );
     const s = await ledger.submit(client(A), (ctx) => stopSession(ctx, { stopReading: stop.out }), t + 3600);
     expect(s.settlement).toMatchObject({ energyWh: 10_000, chargedFen: 1_500 });
+
+    // The bean messages: purchase, transfer to a second driver, envelope claim, all accepted by the rules.
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r', 10_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 50, reference: 'i' }));
+    await ledger.submit(admin(A), (ctx) =>
+      setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 20 }),
+    );
+    const friendKey = evpay(['keygen', '--out', 'friend.key', '--plaintext']);
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: friendKey.out.publicKey }));
+    const buy = evpay([
+      'sign',
+      'purchase',
+      '--key',
+      'driver.key',
+      '--issuer',
+      A,
+      '--beans',
+      '5',
+      '--max-cost',
+      '100',
+      '--expires',
+      String(t + 600),
+    ]);
+    expect(await ledger.submit(client(A), (ctx) => buyBeans(ctx, buy.out))).toEqual({
+      beans: 5,
+      costFen: 100,
+    });
+    const give = evpay([
+      'sign',
+      'transfer',
+      '--key',
+      'driver.key',
+      '--to',
+      String(friendKey.out.walletId),
+      '--issuer',
+      A,
+      '--beans',
+      '2',
+      '--expires',
+      String(t + 600),
+    ]);
+    expect(await ledger.submit(client(A), (ctx) => transferBeans(ctx, give.out))).toEqual({ from: 3, to: 2 });
+    await ledger.submit(admin(A), (ctx) =>
+      createEnvelope(ctx, {
+        envelopeId: 'cli-env',
+        totalBeans: 4,
+        claimants: 2,
+        split: 'equal',
+        expiresAt: t + 600,
+      }),
+    );
+    const claim = evpay([
+      'sign',
+      'claim',
+      '--key',
+      'friend.key',
+      '--envelope',
+      'cli-env',
+      '--expires',
+      String(t + 600),
+    ]);
+    expect(await ledger.submit(client(A), (ctx) => claimEnvelope(ctx, claim.out))).toEqual({ beans: 2 });
+    expect(
+      await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, String(friendKey.out.walletId), A)),
+    ).toBe(4);
 
     writeFileSync(path.join(dir, 'stop.json'), JSON.stringify(stop.out));
     const ok = evpay([

@@ -37,7 +37,7 @@ function passphrase(opts: { passphraseFile?: string }): string | undefined {
   return process.env.EVPAY_PASSPHRASE;
 }
 
-function loadKey(opts: { key: string; passphraseFile?: string }): Sm2KeyPair {
+function loadKey(opts: KeyOptions): Sm2KeyPair {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(opts.key, 'utf8'));
@@ -53,6 +53,35 @@ function withKey(cmd: Command): Command {
   return cmd
     .requiredOption('--key <file>', 'key file made by `evpay keygen`')
     .option('--passphrase-file <file>', 'file holding the passphrase (default: $EVPAY_PASSPHRASE)');
+}
+
+interface KeyOptions {
+  key: string;
+  passphraseFile?: string;
+}
+type Expiring = KeyOptions & { expires: number; nonce?: string };
+
+/** The options of a driver-signed message that expires and carries a single-use nonce. */
+function expiring(c: Command): Command {
+  return c
+    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier);
+}
+
+/** One `sign <what>` subcommand: its options, then key file -> message -> SM2 signature -> JSON. */
+function signCommand<O extends KeyOptions, M extends object>(
+  parent: Command,
+  name: string,
+  description: string,
+  configure: (c: Command) => Command,
+  build: (o: O, walletId: string) => M,
+  text: (m: M) => string,
+): void {
+  configure(withKey(parent.command(name).description(description))).action((o: O) => {
+    const kp = loadKey(o);
+    const msg = build(o, walletIdOf(kp.publicKeyHex));
+    print({ ...msg, signature: sm2Sign(kp.privateKeyHex, text(msg)) });
+  });
 }
 
 export function program(): Command {
@@ -82,133 +111,113 @@ export function program(): Command {
     });
 
   withKey(p.command('pubkey').description('print the public key and wallet id of a key file')).action(
-    (o: { key: string; passphraseFile?: string }) => {
+    (o: KeyOptions) => {
       const kp = loadKey(o);
       print({ publicKey: kp.publicKeyHex, walletId: walletIdOf(kp.publicKeyHex) });
     },
   );
 
   const sign = p.command('sign').description('sign a message with a key file and print it as JSON');
-  withKey(sign.command('authorization').description("a driver's authorization to start a session"))
-    .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"')
-    .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber)
-    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
-    .action(
-      (o: {
-        key: string;
-        passphraseFile?: string;
-        pile: string;
-        cap: number;
-        expires: number;
-        nonce?: string;
-      }) => {
-        const kp = loadKey(o);
-        const msg = {
-          walletId: walletIdOf(kp.publicKeyHex),
-          pileId: o.pile,
-          capFen: o.cap,
-          nonce: o.nonce ?? nonce(),
-          expiresAt: o.expires,
-        };
-        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, authorizationText(msg)) });
-      },
-    );
-  withKey(sign.command('reading').description("a pile's signed meter reading"))
-    .addOption(
-      new Option('--kind <kind>', 'reading kind')
-        .choices(['START', 'PROGRESS', 'STOP'])
-        .makeOptionMandatory(),
-    )
-    .requiredOption('--session <sessionId>', 'session id chosen by the pile', identifier)
-    .requiredOption('--pile <pileId>', 'pile id')
-    .requiredOption('--meter <wh>', 'meter value in Wh', wholeNumber)
-    .option('--at <time>', 'reading time (default: now)', at)
-    .action(
-      (o: {
-        key: string;
-        passphraseFile?: string;
-        kind: ReadingKind;
-        session: string;
-        pile: string;
-        meter: number;
-        at?: number;
-      }) => {
-        const kp = loadKey(o);
-        const msg = {
-          kind: o.kind,
-          sessionId: o.session,
-          pileId: o.pile,
-          meterWh: o.meter,
-          readAt: o.at ?? now(),
-        };
-        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, readingText(msg)) });
-      },
-    );
-  withKey(sign.command('purchase').description("a driver's purchase of an operator's beans"))
-    .requiredOption('--issuer <mspId>', 'operator selling the beans', identifier)
-    .requiredOption('--beans <count>', 'number of beans', positiveNumber)
-    .requiredOption('--max-cost <fen>', 'most the driver agrees to pay, in fen', positiveNumber)
-    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
-    .action(
-      (o: {
-        key: string;
-        passphraseFile?: string;
-        issuer: string;
-        beans: number;
-        maxCost: number;
-        expires: number;
-        nonce?: string;
-      }) => {
-        const kp = loadKey(o);
-        const msg = {
-          walletId: walletIdOf(kp.publicKeyHex),
-          issuer: o.issuer,
-          beans: o.beans,
-          maxCostFen: o.maxCost,
-          nonce: o.nonce ?? nonce(),
-          expiresAt: o.expires,
-        };
-        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, beanPurchaseText(msg)) });
-      },
-    );
-  withKey(sign.command('transfer').description("a driver's gift of beans to another wallet"))
-    .requiredOption('--to <walletId>', 'receiving wallet id')
-    .requiredOption('--issuer <mspId>', 'operator whose beans move', identifier)
-    .requiredOption('--beans <count>', 'number of beans', positiveNumber)
-    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier)
-    .action(
-      (o: {
-        key: string;
-        passphraseFile?: string;
-        to: string;
-        issuer: string;
-        beans: number;
-        expires: number;
-        nonce?: string;
-      }) => {
-        const kp = loadKey(o);
-        const msg = {
-          fromWalletId: walletIdOf(kp.publicKeyHex),
-          toWalletId: o.to,
-          issuer: o.issuer,
-          beans: o.beans,
-          nonce: o.nonce ?? nonce(),
-          expiresAt: o.expires,
-        };
-        print({ ...msg, signature: sm2Sign(kp.privateKeyHex, beanTransferText(msg)) });
-      },
-    );
-  withKey(sign.command('claim').description("a driver's claim of a red envelope"))
-    .requiredOption('--envelope <envelopeId>', 'envelope id', identifier)
-    .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .action((o: { key: string; passphraseFile?: string; envelope: string; expires: number }) => {
-      const kp = loadKey(o);
-      const msg = { envelopeId: o.envelope, walletId: walletIdOf(kp.publicKeyHex), expiresAt: o.expires };
-      print({ ...msg, signature: sm2Sign(kp.privateKeyHex, envelopeClaimText(msg)) });
-    });
+  signCommand(
+    sign,
+    'authorization',
+    "a driver's authorization to start a session",
+    (c) =>
+      expiring(
+        c
+          .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"')
+          .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber),
+      ),
+    (o: Expiring & { pile: string; cap: number }, walletId) => ({
+      walletId,
+      pileId: o.pile,
+      capFen: o.cap,
+      nonce: o.nonce ?? nonce(),
+      expiresAt: o.expires,
+    }),
+    authorizationText,
+  );
+  signCommand(
+    sign,
+    'reading',
+    "a pile's signed meter reading",
+    (c) =>
+      c
+        .addOption(
+          new Option('--kind <kind>', 'reading kind')
+            .choices(['START', 'PROGRESS', 'STOP'])
+            .makeOptionMandatory(),
+        )
+        .requiredOption('--session <sessionId>', 'session id chosen by the pile', identifier)
+        .requiredOption('--pile <pileId>', 'pile id')
+        .requiredOption('--meter <wh>', 'meter value in Wh', wholeNumber)
+        .option('--at <time>', 'reading time (default: now)', at),
+    (o: KeyOptions & { kind: ReadingKind; session: string; pile: string; meter: number; at?: number }) => ({
+      kind: o.kind,
+      sessionId: o.session,
+      pileId: o.pile,
+      meterWh: o.meter,
+      readAt: o.at ?? now(),
+    }),
+    readingText,
+  );
+  signCommand(
+    sign,
+    'purchase',
+    "a driver's purchase of an operator's beans",
+    (c) =>
+      expiring(
+        c
+          .requiredOption('--issuer <mspId>', 'operator selling the beans', identifier)
+          .requiredOption('--beans <count>', 'number of beans', positiveNumber)
+          .requiredOption('--max-cost <fen>', 'most the driver agrees to pay, in fen', positiveNumber),
+      ),
+    (o: Expiring & { issuer: string; beans: number; maxCost: number }, walletId) => ({
+      walletId,
+      issuer: o.issuer,
+      beans: o.beans,
+      maxCostFen: o.maxCost,
+      nonce: o.nonce ?? nonce(),
+      expiresAt: o.expires,
+    }),
+    beanPurchaseText,
+  );
+  signCommand(
+    sign,
+    'transfer',
+    "a driver's gift of beans to another wallet",
+    (c) =>
+      expiring(
+        c
+          .requiredOption('--to <walletId>', 'receiving wallet id')
+          .requiredOption('--issuer <mspId>', 'operator whose beans move', identifier)
+          .requiredOption('--beans <count>', 'number of beans', positiveNumber),
+      ),
+    (o: Expiring & { to: string; issuer: string; beans: number }, walletId) => ({
+      fromWalletId: walletId,
+      toWalletId: o.to,
+      issuer: o.issuer,
+      beans: o.beans,
+      nonce: o.nonce ?? nonce(),
+      expiresAt: o.expires,
+    }),
+    beanTransferText,
+  );
+  signCommand(
+    sign,
+    'claim',
+    "a driver's claim of a red envelope",
+    (c) =>
+      c
+        .requiredOption('--envelope <envelopeId>', 'envelope id', identifier)
+        .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at),
+    (o: KeyOptions & { envelope: string; expires: number }, walletId) => ({
+      envelopeId: o.envelope,
+      walletId,
+      expiresAt: o.expires,
+    }),
+    envelopeClaimText,
+  );
 
   p.command('verify')
     .description('check the signature of a signed message (exit 0 valid, 1 invalid)')
