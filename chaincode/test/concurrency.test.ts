@@ -58,6 +58,8 @@ test(`${N} sessions at distinct piles and wallets commit in one block without a 
     ),
   );
   expect(stops.every((s) => s.ok)).toBe(true);
+  // Hot path: a settlement reads one key range (the parameter versions, once per transaction).
+  expect(stops.map((s) => s.ranges.length)).toEqual(Array(N).fill(1));
   expect(ledger.commitBlock(stops)).toEqual(Array(N).fill('VALID'));
 
   // The audit seal is the only transaction reading the pending records: it commits alone, as designed.

@@ -20,13 +20,12 @@ import type { TxContext } from '../domain/context';
 import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../domain/envelopes';
 import { closeProposal, enact, getProposal, propose, tally, vote } from '../domain/governance';
 import { Keys } from '../domain/keys';
-import { paramVersions } from '../domain/params';
+import { paramVersions, tariffVersions } from '../domain/params';
 import { getPile, listPiles, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
 import { poolSummary } from '../domain/pool';
 import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
 import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
-import type { Tariff } from '../domain/tariff';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
 import { getWallet, openWallet, topUp, walletIdSchema } from '../domain/wallets';
 import { run, toSeconds } from './fabricContext';
@@ -185,7 +184,7 @@ export class EvPayContract extends Contract {
   async ListTariffs(ctx: Context): Promise<string> {
     return run(
       ctx,
-      reader(async (tx) => (await listJson<Tariff>(tx.store, Keys.tariffPrefix())).map((e) => e.value)),
+      reader((tx) => tariffVersions(tx.store)),
     );
   }
   @Transaction(false)

@@ -15,7 +15,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
 import { requireOperator } from './access';
-import { getJson, listJson, putJson, emit } from './state';
+import { getJson, listJson, putJson, rangeJson, emit } from './state';
 import { nextIndex } from './txindex';
 
 export interface AuditBody {
@@ -78,13 +78,10 @@ export async function auditRecordsFrom(
   from: number,
   limit: number,
 ): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
   const [, end] = prefixRange(Keys.auditRecordsPrefix(mspId));
-  for await (const kv of ctx.store.range(Keys.auditRecord(mspId, from), end)) {
-    out.push(JSON.parse(new TextDecoder().decode(kv.value)) as AuditRecord);
-    if (out.length >= limit) break;
-  }
-  return out;
+  return (await rangeJson<AuditRecord>(ctx.store, Keys.auditRecord(mspId, from), end, limit)).map(
+    (e) => e.value,
+  );
 }
 
 /** Any member links up to MAX_SEAL_BATCH pending records of `mspId` into its chain. */

@@ -97,7 +97,8 @@ export function dueOf(p: Position): bigint {
   return BigInt(p.energyRevenueFen) + BigInt(p.beanSalesFen) + BigInt(p.rewardsFen) - BigInt(p.topUpCashFen);
 }
 
-function safe(v: bigint, what: string): number {
+/** A BigInt sum as a number, refused (never rounded) outside the exact integer range. */
+export function exactNumber(v: bigint, what: string): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
     fail('AMOUNT_OUT_OF_RANGE', `${what} exceeds the exact integer range`, { value: v.toString() });
   return Number(v);
@@ -128,7 +129,7 @@ export async function sumPositions(
   const out = new Map<string, Position & { movements: number }>();
   for (const [id, t] of big) {
     const p = emptyPosition();
-    for (const f of POSITION_FIELDS) p[f] = safe(t[f], f);
+    for (const f of POSITION_FIELDS) p[f] = exactNumber(t[f], f);
     out.set(id, { ...p, movements: t.movements });
   }
   return out;
@@ -194,7 +195,7 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
     const pos = emptyPosition();
     for (const f of POSITION_FIELDS) pos[f] = t[f];
     const due = dueOf(pos);
-    positions[id] = { ...pos, dueFen: safe(due, 'due') };
+    positions[id] = { ...pos, dueFen: exactNumber(due, 'due') };
     sum += due;
   }
   const result: ClearingResult = {
@@ -204,7 +205,7 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
     closedAt: ctx.now,
     closedBy: caller.mspId,
     positions,
-    poolDueFen: safe(-sum, 'pool due'),
+    poolDueFen: exactNumber(-sum, 'pool due'),
     transfers: planTransfers(ordered.map((id) => ({ mspId: id, dueFen: positions[id]!.dueFen }))),
   };
   await putJson(ctx.store, Keys.clearing(period), result);

@@ -20,7 +20,7 @@ import { newOperator, operatorNameSchema } from './consortium';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
-import { paramVersions, paramsAt, paramsDraftSchema, type Params } from './params';
+import { paramVersions, paramsAt, paramsDraftSchema, tariffVersions, type Params } from './params';
 import { exists, getJson, listJson, putJson, emit } from './state';
 import { tariffDraftSchema, type Tariff } from './tariff';
 import { idSchema, mspIdSchema, parse, timestampSchema } from './validate';
@@ -69,8 +69,8 @@ export function requiredApprovals(members: number, num: number, den: number): nu
 /** The latest enacted version of the kind a change replaces (TARIFF, PARAMS), else undefined. */
 async function latestVersion(ctx: TxContext, change: Change): Promise<number | undefined> {
   if (change.kind === 'TARIFF') {
-    const all = await listJson<Tariff>(ctx.store, Keys.tariffPrefix());
-    return all[all.length - 1]?.value.version ?? 0;
+    const all = await tariffVersions(ctx.store);
+    return all[all.length - 1]?.version ?? 0;
   }
   if (change.kind === 'PARAMS') {
     const all = await paramVersions(ctx.store);
@@ -217,8 +217,7 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
       `a newer ${change.kind} version was enacted after proposal ${proposalId}; propose again`,
     );
   if (change.kind === 'TARIFF') {
-    const versions = (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value);
-    const next = nextVersion(versions, p.effectiveFrom, ctx.now);
+    const next = nextVersion(await tariffVersions(ctx.store), p.effectiveFrom, ctx.now);
     version = next.version;
     await putJson(ctx.store, Keys.tariff(version), { ...change.tariff, ...next } satisfies Tariff);
   } else if (change.kind === 'PARAMS') {

@@ -5,13 +5,12 @@
  * session, so indexing adds no shared key. Results are bounded and in key order.
  */
 import { z } from 'zod';
-import { dueOf, periodSchema, sumPositions, type Position } from './clearing';
-import { fail } from './errors';
+import { dueOf, exactNumber, periodSchema, sumPositions, type Position } from './clearing';
 import type { TxContext } from './context';
 import { Keys, pad, prefixRange } from './keys';
 import { pileIdSchema } from './piles';
 import type { Session } from './sessions';
-import { getJson, putJson } from './state';
+import { getJson, putJson, rangeJson } from './state';
 import { mspIdSchema, parse, timestampSchema } from './validate';
 import { walletIdSchema } from './wallets';
 
@@ -65,11 +64,9 @@ export async function findSessions(ctx: TxContext, input: unknown): Promise<Sess
     end = prefix + pad((q.window?.to ?? 999_999_999_998) + 1, 12);
   }
   const out: Session[] = [];
-  for await (const kv of ctx.store.range(start, end)) {
-    const { sessionId } = JSON.parse(new TextDecoder().decode(kv.value)) as SessionIndexEntry;
-    const s = await getJson<Session>(ctx.store, Keys.session(sessionId));
+  for (const { value } of await rangeJson<SessionIndexEntry>(ctx.store, start, end, MAX_LOOKUP)) {
+    const s = await getJson<Session>(ctx.store, Keys.session(value.sessionId));
     if (s) out.push(s);
-    if (out.length >= MAX_LOOKUP) break;
   }
   return out;
 }
@@ -88,10 +85,7 @@ export async function periodPositions(
   const prefix = mspId ? Keys.operatorPositionsPrefix(period, mspId) : Keys.positionsPrefix(period);
   const positions: PeriodPositions['positions'] = Object.create(null) as PeriodPositions['positions'];
   for (const [id, t] of await sumPositions(ctx, prefix)) {
-    const due = dueOf(t);
-    if (due > BigInt(Number.MAX_SAFE_INTEGER) || due < -BigInt(Number.MAX_SAFE_INTEGER))
-      fail('AMOUNT_OUT_OF_RANGE', 'due exceeds the exact integer range');
-    positions[id] = { ...t, dueFen: Number(due) };
+    positions[id] = { ...t, dueFen: exactNumber(dueOf(t), 'due') };
   }
   return { period, positions };
 }

@@ -7,7 +7,7 @@ import type { StateStore } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { listJson } from './state';
-import { inForce } from './tariff';
+import { inForce, type Tariff } from './tariff';
 import { fenSchema, positiveCountSchema, positiveFenSchema } from './validate';
 
 export const paramsDraftSchema = z
@@ -64,8 +64,27 @@ export interface Params extends ParamsDraft {
   effectiveFrom: number;
 }
 
-export async function paramVersions(store: StateStore): Promise<Params[]> {
-  return (await listJson<Params>(store, Keys.paramsPrefix())).map((e) => e.value);
+/**
+ * Versions of a kind (parameters, tariffs), read once per transaction: a settlement needs the parameters
+ * in several rules, and each range read is a round trip to the peer. Reads never see the transaction's
+ * own writes, so the first answer stays right for the whole transaction (each has its own store).
+ */
+const versionLists = new WeakMap<StateStore, Map<string, Promise<ReadonlyArray<unknown>>>>();
+
+function versions<T>(store: StateStore, prefix: string): Promise<ReadonlyArray<T>> {
+  let byPrefix = versionLists.get(store);
+  if (!byPrefix) versionLists.set(store, (byPrefix = new Map()));
+  let list = byPrefix.get(prefix);
+  if (!list) byPrefix.set(prefix, (list = listJson<T>(store, prefix).then((all) => all.map((e) => e.value))));
+  return list as Promise<ReadonlyArray<T>>;
+}
+
+export function paramVersions(store: StateStore): Promise<ReadonlyArray<Params>> {
+  return versions<Params>(store, Keys.paramsPrefix());
+}
+
+export function tariffVersions(store: StateStore): Promise<ReadonlyArray<Tariff>> {
+  return versions<Tariff>(store, Keys.tariffPrefix());
 }
 
 export async function paramsAt(store: StateStore, t: number): Promise<Params> {

@@ -11,7 +11,7 @@ import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
-import { getJson, putJson, emit } from './state';
+import { getJson, putJson, rangeJson, emit } from './state';
 import { setTreasury, treasury } from './treasury';
 import { idSchema, mspIdSchema, parse, positiveCountSchema, publicKeySchema, whSchema } from './validate';
 
@@ -57,11 +57,7 @@ export async function listPiles(ctx: TxContext, input: unknown): Promise<{ piles
   const [, end] = prefixRange(prefix);
   // Start just after `after`: its own key followed by the lowest character.
   const start = q.after === undefined ? prefix : Keys.pile(pileIdOf(q.mspId, q.after)) + '\u0000';
-  const piles: Pile[] = [];
-  for await (const kv of ctx.store.range(start, end)) {
-    piles.push(JSON.parse(new TextDecoder().decode(kv.value)) as Pile);
-    if (piles.length === PILE_PAGE) break;
-  }
+  const piles = (await rangeJson<Pile>(ctx.store, start, end, PILE_PAGE)).map((e) => e.value);
   const last = piles[piles.length - 1];
   return piles.length === PILE_PAGE && last
     ? { piles, next: last.pileId.slice(q.mspId.length + 1) }

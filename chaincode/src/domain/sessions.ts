@@ -21,9 +21,9 @@ import { fail } from './errors';
 import { Keys } from './keys';
 import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
 import { indexSession, indexSettlement } from './lookups';
-import { paramsAt } from './params';
+import { paramsAt, tariffVersions } from './params';
 import { getOwnPile, pileIdSchema, type Pile } from './piles';
-import { exists, getJson, listJson, putJson, emit } from './state';
+import { exists, getJson, putJson, emit } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
 import { consumeNonce } from './replay';
 import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
@@ -100,10 +100,7 @@ export async function getSession(ctx: TxContext, sessionId: string): Promise<Ses
 }
 
 async function tariffAt(ctx: TxContext, t: number): Promise<Tariff> {
-  const tariff = inForce(
-    (await listJson<Tariff>(ctx.store, Keys.tariffPrefix())).map((e) => e.value),
-    t,
-  );
+  const tariff = inForce(await tariffVersions(ctx.store), t);
   if (!tariff) return fail('NO_TARIFF_IN_FORCE', 'no tariff is in force');
   return tariff;
 }

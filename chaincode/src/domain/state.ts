@@ -21,18 +21,29 @@ export async function exists(store: StateStore, key: string): Promise<boolean> {
   return raw !== undefined && raw.length > 0;
 }
 
+/** Values under keys in [start, end), in key order, at most `limit`. */
+export async function rangeJson<T>(
+  store: StateStore,
+  start: string,
+  end: string,
+  limit = Number.MAX_SAFE_INTEGER,
+): Promise<Array<{ key: string; value: T }>> {
+  const out: Array<{ key: string; value: T }> = [];
+  if (limit <= 0) return out;
+  for await (const kv of store.range(start, end)) {
+    out.push({ key: kv.key, value: JSON.parse(dec.decode(kv.value)) as T });
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
 export async function listJson<T>(
   store: StateStore,
   prefix: string,
   limit = Number.MAX_SAFE_INTEGER,
 ): Promise<Array<{ key: string; value: T }>> {
   const [start, end] = prefixRange(prefix);
-  const out: Array<{ key: string; value: T }> = [];
-  for await (const kv of store.range(start, end)) {
-    out.push({ key: kv.key, value: JSON.parse(dec.decode(kv.value)) as T });
-    if (out.length >= limit) break;
-  }
-  return out;
+  return rangeJson<T>(store, start, end, limit);
 }
 
 export function emit(ctx: TxContext, name: string, payload: Record<string, unknown>): void {
