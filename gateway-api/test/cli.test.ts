@@ -228,28 +228,21 @@ describe('evpay binary', () => {
       await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, String(friendKey.out.walletId), A)),
     ).toBe(4);
 
-    writeFileSync(path.join(dir, 'stop.json'), JSON.stringify(stop.out));
-    const ok = evpay([
-      'verify',
-      '--kind',
-      'reading',
-      '--public-key',
-      String(pileKey.out.publicKey),
-      '--message',
-      'stop.json',
-    ]);
-    expect([ok.code, ok.out.valid]).toEqual([0, true]);
-    writeFileSync(path.join(dir, 'forged.json'), JSON.stringify({ ...stop.out, meterWh: 1 }));
-    const bad = evpay([
-      'verify',
-      '--kind',
-      'reading',
-      '--public-key',
-      String(pileKey.out.publicKey),
-      '--message',
-      'forged.json',
-    ]);
-    expect([bad.code, bad.out.valid]).toEqual([1, false]);
+    const verifyReading = (file: string, message: unknown) => {
+      writeFileSync(path.join(dir, file), JSON.stringify(message));
+      const r = evpay([
+        'verify',
+        '--kind',
+        'reading',
+        '--public-key',
+        String(pileKey.out.publicKey),
+        '--message',
+        file,
+      ]);
+      return [r.code, r.out.valid];
+    };
+    expect(verifyReading('stop.json', stop.out)).toEqual([0, true]);
+    expect(verifyReading('forged.json', { ...stop.out, meterWh: 1 })).toEqual([1, false]);
   }, 60_000);
 
   test('mistakes get exit code 2 and a message naming the problem', () => {
