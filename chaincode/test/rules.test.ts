@@ -6,6 +6,8 @@ import { randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
+import type { StateStore } from '../src/domain/context';
+import { withReadCache } from '../src/domain/state';
 import { checkTxTime } from '../src/contracts/fabricContext';
 import { operatorOfPile, pileIdOf } from '../src/domain/piles';
 import { TARIFF } from './support/fixtures';
@@ -182,5 +184,25 @@ describe('transaction time gate (contracts/fabricContext.ts)', () => {
     expect(() => checkTxTime(4_102_444_800, 1_767_225_600)).toThrow(
       expect.objectContaining({ code: 'TX_TIME_SKEW' }),
     );
+  });
+});
+
+describe('per-transaction read cache (state.ts)', () => {
+  test('each key is fetched once; a read after a write still answers the committed value, as Fabric does', async () => {
+    const committed = new Map([['k', new TextEncoder().encode('old')]]);
+    let fetches = 0;
+    const inner: StateStore = {
+      get: async (key) => (fetches++, committed.get(key)),
+      put: async () => undefined,
+      del: async () => undefined,
+      range: () => (async function* () {})(),
+    };
+    const store = withReadCache(inner);
+    await store.get('k');
+    await store.put('k', new TextEncoder().encode('new'));
+    expect(new TextDecoder().decode(await store.get('k'))).toBe('old');
+    expect(await store.get('missing')).toBeUndefined();
+    await store.get('missing');
+    expect(fetches).toBe(2);
   });
 });

@@ -8,6 +8,7 @@ import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
 import type { Caller, KV, StateStore, TxContext } from '../domain/context';
 import { DomainError, fail } from '../domain/errors';
+import { withReadCache } from '../domain/state';
 
 /** Name of the single chaincode event carrying a transaction's business events. */
 export const EVENT_NAME = 'evpay';
@@ -53,7 +54,13 @@ export function toTxContext(ctx: Context): TxContext {
         for await (const kv of stub.getStateByRange(start, end)) yield { key: kv.key, value: kv.value };
       })(),
   };
-  return { txId: stub.getTxID(), now: toSeconds(stub.getTxTimestamp().seconds), caller, store, events: [] };
+  return {
+    txId: stub.getTxID(),
+    now: toSeconds(stub.getTxTimestamp().seconds),
+    caller,
+    store: withReadCache(store),
+    events: [],
+  };
 }
 
 /**

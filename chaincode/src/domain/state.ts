@@ -21,6 +21,24 @@ export async function exists(store: StateStore, key: string): Promise<boolean> {
   return raw !== undefined && raw.length > 0;
 }
 
+/**
+ * A store that asks the peer for each key once per transaction. Safe because a Fabric read never sees
+ * the transaction's own writes: the first answer is the answer for the whole transaction.
+ */
+export function withReadCache(store: StateStore): StateStore {
+  const seen = new Map<string, Promise<Uint8Array | undefined>>();
+  return {
+    get: (key) => {
+      let v = seen.get(key);
+      if (!v) seen.set(key, (v = store.get(key)));
+      return v;
+    },
+    put: (key, value) => store.put(key, value),
+    del: (key) => store.del(key),
+    range: (start, end) => store.range(start, end),
+  };
+}
+
 /** Values under keys in [start, end), in key order, at most `limit`. */
 export async function rangeJson<T>(
   store: StateStore,

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BusinessEvent, Caller, KV, StateStore, TxContext } from '../../src/domain/context';
+import { withReadCache } from '../../src/domain/state';
 
 interface Versioned {
   value: Uint8Array;
@@ -95,7 +96,8 @@ export class MemoryLedger {
         })();
       },
     };
-    const ctx: TxContext = { txId, now, caller, store, events };
+    // The same read cache the Fabric glue puts in front of the peer, so tests run what peers run.
+    const ctx: TxContext = { txId, now, caller, store: withReadCache(store), events };
     try {
       const result = await fn(ctx);
       return { txId, ok: true, result, reads, ranges, writes, events };
