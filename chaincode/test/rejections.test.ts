@@ -81,6 +81,50 @@ describe('session rejections', () => {
     expect(w).toMatchObject({ balanceFen: 5_000 - 300, heldFen: 0 });
   });
 
+  test("session ids are each pile's own: another operator's pile cannot take this pile's next id", async () => {
+    const { ledger, driver, p1, t } = await world();
+    const other = new PileDevice(`${B}.P1`);
+    await ledger.submit(client(B), (ctx) =>
+      registerPile(ctx, { localId: other.localId, publicKey: other.keys.publicKeyHex }),
+    );
+    const second = new Driver();
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: second.keys.publicKeyHex }));
+    await ledger.submit(client(A), (ctx) =>
+      topUp(ctx, { walletId: second.walletId, amountFen: 5_000, reference: 'r2' }),
+    );
+    // B's pile uses "s1" first; A's pile then opens its own "s1", and each settles on its own readings.
+    await ledger.submit(client(B), (ctx) =>
+      startSession(ctx, {
+        authorization: second.authorize(other.pileId, 1_000, t + 600),
+        startReading: other.reading('START', 's1', 0, t),
+      }),
+    );
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 1_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    const atA = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 2_000, t + 300) }),
+    );
+    const atB = await ledger.submit(client(B), (ctx) =>
+      stopSession(ctx, { stopReading: other.reading('STOP', 's1', 1_000, t + 300) }),
+    );
+    expect([atA.pileId, atA.walletId, atA.settlement?.energyWh]).toEqual([p1.pileId, driver.walletId, 2_000]);
+    expect([atB.pileId, atB.walletId, atB.settlement?.energyWh]).toEqual([
+      other.pileId,
+      second.walletId,
+      1_000,
+    ]);
+    // Neither operator can settle the other's "s1", even with its own pile's signed reading of that id.
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: other.reading('STOP', 's1', 3_000, t + 400) }),
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR' });
+  });
+
   test('a nonce is never accepted twice, even for a new session', async () => {
     const { ledger, driver, p1, p2, t } = await world();
     const auth = driver.authorize(p1.pileId, 1_000, t + 600, 'fixed-nonce');
@@ -140,10 +184,18 @@ describe('session rejections', () => {
     });
     await expect(
       ledger.submit(client(A), (ctx) =>
+        stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 1_500, t + 60, p2.keys) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    // Another pile's reading names that pile's own session "s1", which does not exist.
+    await expect(
+      ledger.submit(client(A), (ctx) =>
         stopSession(ctx, { stopReading: p2.reading('STOP', 's1', 1_500, t + 60) }),
       ),
     ).rejects.toMatchObject({
-      code: 'READING_MISMATCH',
+      code: 'SESSION_NOT_FOUND',
     });
   });
 
@@ -239,7 +291,7 @@ describe('session rejections', () => {
     await expect(
       ledger.submit(
         client(A),
-        (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+        (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: last }),
         t + 3600,
       ),
     ).rejects.toMatchObject({
@@ -249,7 +301,7 @@ describe('session rejections', () => {
     await expect(
       ledger.submit(
         client(B),
-        (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+        (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: last }),
         later,
       ),
     ).rejects.toMatchObject({
@@ -257,7 +309,7 @@ describe('session rejections', () => {
     });
     const s = await ledger.submit(
       client(A),
-      (ctx) => closeStaleSession(ctx, { sessionId: 's1', lastReading: last }),
+      (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: last }),
       later,
     );
     expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600, closedAsStale: true });

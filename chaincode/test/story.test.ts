@@ -383,7 +383,7 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     await expect(ledger.submit(client(A), (ctx) => sealAudit(ctx, A))).rejects.toMatchObject({
       code: 'AUDIT_NOTHING_TO_SEAL',
     });
-    const s = await ledger.evaluate(auditor, (ctx) => getSession(ctx, 's1'));
+    const s = await ledger.evaluate(auditor, (ctx) => getSession(ctx, pileB.pileId, 's1'));
     expect(s.status).toBe('settled');
   });
 

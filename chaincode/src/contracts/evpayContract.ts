@@ -223,10 +223,12 @@ export class EvPayContract extends Contract {
     );
   }
   @Transaction(false)
-  async GetSession(ctx: Context, sessionId: string): Promise<string> {
+  async GetSession(ctx: Context, pileId: string, sessionId: string): Promise<string> {
     return run(
       ctx,
-      reader((tx) => getSession(tx, parse(idSchema, sessionId, 'sessionId'))),
+      reader((tx) =>
+        getSession(tx, parse(pileIdSchema, pileId, 'pileId'), parse(idSchema, sessionId, 'sessionId')),
+      ),
     );
   }
   /**

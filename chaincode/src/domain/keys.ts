@@ -47,14 +47,15 @@ export const Keys = {
   sessionsByPile: (pileId: string, startedAt: number, sessionId: string) =>
     k('idx-pile', pileId, pad(startedAt, 12), sessionId),
   sessionsByPilePrefix: (pileId: string) => k('idx-pile', pileId) + SEP,
-  sessionsByWallet: (walletId: string, startedAt: number, sessionId: string) =>
-    k('idx-wallet', walletId, pad(startedAt, 12), sessionId),
+  sessionsByWallet: (walletId: string, startedAt: number, pileId: string, sessionId: string) =>
+    k('idx-wallet', walletId, pad(startedAt, 12), pileId, sessionId),
   sessionsByWalletPrefix: (walletId: string) => k('idx-wallet', walletId) + SEP,
   /** Settled sessions of an operator's piles by clearing period, written at settlement. */
-  sessionsByPeriod: (period: number, mspId: string, sessionId: string) =>
-    k('idx-period', pad(period, 8), mspId, sessionId),
+  sessionsByPeriod: (period: number, mspId: string, pileId: string, sessionId: string) =>
+    k('idx-period', pad(period, 8), mspId, pileId, sessionId),
   sessionsByPeriodPrefix: (period: number, mspId: string) => k('idx-period', pad(period, 8), mspId) + SEP,
-  session: (sessionId: string) => k('session', sessionId),
+  /** A session id is the pile's own: it is unique per pile, so no pile can take another's next id. */
+  session: (pileId: string, sessionId: string) => k('session', pileId, sessionId),
   /** Beans of `issuer` held by `walletId`. */
   beanBalance: (walletId: string, issuer: string) => k('beans', walletId, issuer),
   beanBalancesPrefix: (walletId: string) => k('beans', walletId) + SEP,

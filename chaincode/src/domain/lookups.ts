@@ -17,20 +17,21 @@ import { walletIdSchema } from './wallets';
 export const MAX_LOOKUP = 500;
 
 export interface SessionIndexEntry {
+  pileId: string;
   sessionId: string;
 }
 
 /** Called by settlement: makes the session findable by its operator and clearing period. */
 export async function indexSettlement(ctx: TxContext, s: Session, period: number): Promise<void> {
-  const entry: SessionIndexEntry = { sessionId: s.sessionId };
-  await putJson(ctx.store, Keys.sessionsByPeriod(period, s.operator, s.sessionId), entry);
+  const entry: SessionIndexEntry = { pileId: s.pileId, sessionId: s.sessionId };
+  await putJson(ctx.store, Keys.sessionsByPeriod(period, s.operator, s.pileId, s.sessionId), entry);
 }
 
 /** Called by startSession: makes the session findable by pile and by wallet. */
 export async function indexSession(ctx: TxContext, s: Session): Promise<void> {
-  const entry: SessionIndexEntry = { sessionId: s.sessionId };
+  const entry: SessionIndexEntry = { pileId: s.pileId, sessionId: s.sessionId };
   await putJson(ctx.store, Keys.sessionsByPile(s.pileId, s.startedAt, s.sessionId), entry);
-  await putJson(ctx.store, Keys.sessionsByWallet(s.walletId, s.startedAt, s.sessionId), entry);
+  await putJson(ctx.store, Keys.sessionsByWallet(s.walletId, s.startedAt, s.pileId, s.sessionId), entry);
 }
 
 const windowSchema = z
@@ -48,7 +49,7 @@ const bySchema = z.discriminatedUnion('by', [
 
 /**
  * Sessions of one pile or one wallet that started in [from, to] (oldest first), or the settled sessions
- * at an operator's piles in one clearing period (by session id); at most MAX_LOOKUP.
+ * at an operator's piles in one clearing period (by pile and session id); at most MAX_LOOKUP.
  */
 export async function findSessions(ctx: TxContext, input: unknown): Promise<Session[]> {
   const q = parse(bySchema, input, 'lookup');
@@ -65,7 +66,7 @@ export async function findSessions(ctx: TxContext, input: unknown): Promise<Sess
   }
   const out: Session[] = [];
   for (const { value } of await rangeJson<SessionIndexEntry>(ctx.store, start, end, MAX_LOOKUP)) {
-    const s = await getJson<Session>(ctx.store, Keys.session(value.sessionId));
+    const s = await getJson<Session>(ctx.store, Keys.session(value.pileId, value.sessionId));
     if (s) out.push(s);
   }
   return out;

@@ -8,8 +8,9 @@
  *                pile operator's loss (its pile should have stopped at the cap), recorded as uncollected
  *   rebate     = the operator's rebate rule on the energy paid in money, from the pile's rebate float
  *
- * A session touches only its pile, its wallet and its own keys, so sessions at different piles and
- * wallets never conflict at commit.
+ * A session is named by its pile and the pile's own session id (unique per pile, so no operator can
+ * take the id another operator's pile will use next). It touches only its pile, its wallet and its own
+ * keys, so sessions at different piles and wallets never conflict at commit.
  */
 import { z } from 'zod';
 import { appendAudit } from './audit';
@@ -63,7 +64,11 @@ const startSchema = z
   .strict();
 const stopSchema = z.object({ stopReading: readingSchema(z.literal('STOP')) }).strict();
 const staleSchema = z
-  .object({ sessionId: idSchema, lastReading: readingSchema(z.enum(['PROGRESS', 'STOP'])).optional() })
+  .object({
+    pileId: pileIdSchema,
+    sessionId: idSchema,
+    lastReading: readingSchema(z.enum(['PROGRESS', 'STOP'])).optional(),
+  })
   .strict();
 
 export interface Session {
@@ -93,9 +98,13 @@ export interface Settlement {
   period: number;
 }
 
-export async function getSession(ctx: TxContext, sessionId: string): Promise<Session> {
-  const s = await getJson<Session>(ctx.store, Keys.session(sessionId));
-  if (!s) return fail('SESSION_NOT_FOUND', `session ${sessionId} does not exist`, { sessionId });
+export async function getSession(ctx: TxContext, pileId: string, sessionId: string): Promise<Session> {
+  const s = await getJson<Session>(ctx.store, Keys.session(pileId, sessionId));
+  if (!s)
+    return fail('SESSION_NOT_FOUND', `session ${sessionId} of pile ${pileId} does not exist`, {
+      pileId,
+      sessionId,
+    });
   return s;
 }
 
@@ -134,8 +143,8 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     );
   if (reading.readAt < pile.lastReadingAt)
     fail('READING_OUT_OF_ORDER', "start reading is older than the pile's last reading");
-  if (await exists(ctx.store, Keys.session(reading.sessionId)))
-    fail('SESSION_EXISTS', `session ${reading.sessionId} already exists`);
+  if (await exists(ctx.store, Keys.session(pile.pileId, reading.sessionId)))
+    fail('SESSION_EXISTS', `session ${reading.sessionId} of pile ${pile.pileId} already exists`);
   if (available(wallet) < auth.capFen)
     fail('INSUFFICIENT_FUNDS', `wallet has ${available(wallet)} fen available, cap is ${auth.capFen}`, {
       available: available(wallet),
@@ -155,7 +164,7 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     start: { meterWh: reading.meterWh, readAt: reading.readAt },
     status: 'open',
   };
-  await putJson(ctx.store, Keys.session(session.sessionId), session);
+  await putJson(ctx.store, Keys.session(session.pileId, session.sessionId), session);
   await indexSession(ctx, session);
   await putWallet(ctx, { ...wallet, heldFen: wallet.heldFen + auth.capFen });
   await putJson(ctx.store, Keys.pile(pile.pileId), {
@@ -180,22 +189,23 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
 
 export async function stopSession(ctx: TxContext, input: unknown): Promise<Session> {
   const { stopReading } = parse(stopSchema, input, 'stop');
-  return settle(ctx, stopReading.sessionId, stopReading, false);
+  return settle(ctx, stopReading.pileId, stopReading.sessionId, stopReading, false);
 }
 
 /** The pile's operator closes a session left open past the limit, with its last signed reading if any. */
 export async function closeStaleSession(ctx: TxContext, input: unknown): Promise<Session> {
   const req = parse(staleSchema, input, 'close');
-  return settle(ctx, req.sessionId, req.lastReading, true);
+  return settle(ctx, req.pileId, req.sessionId, req.lastReading, true);
 }
 
 async function settle(
   ctx: TxContext,
+  pileId: string,
   sessionId: string,
   reading: (MeterReading & { signature: string }) | undefined,
   stale: boolean,
 ): Promise<Session> {
-  const session = await getSession(ctx, sessionId);
+  const session = await getSession(ctx, pileId, sessionId);
   const pile = await getOwnPile(ctx, session.pileId);
   if (session.status !== 'open')
     fail('SESSION_ALREADY_SETTLED', `session ${sessionId} is already settled`, { sessionId });
@@ -274,7 +284,7 @@ async function settle(
     period,
   };
   const settled: Session = { ...session, status: 'settled', stop, settlement };
-  await putJson(ctx.store, Keys.session(sessionId), settled);
+  await putJson(ctx.store, Keys.session(pileId, sessionId), settled);
   await indexSettlement(ctx, settled, period);
   await appendAudit(ctx, pile.operator, 'SessionSettled', {
     sessionId,
