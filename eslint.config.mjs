@@ -25,6 +25,11 @@ export default tseslint.config(
           message: 'Non-deterministic: derive randomness from the transaction.',
         },
         { object: 'Date', property: 'now', message: 'Non-deterministic: use the transaction timestamp.' },
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Differs between peers: only as an endorsement gate (see fabricContext.ts).',
+        },
       ],
     },
   },

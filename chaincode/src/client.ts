@@ -27,3 +27,5 @@ export {
   sm4EncryptCbc,
   type Sm2KeyPair,
 } from './crypto';
+/** The digest each founding operator pins on its peers before InitConsortium (EVPAY_GENESIS_SM3). */
+export { genesisDigest } from './domain/consortium';

@@ -2,7 +2,7 @@
  * Every guard that protects money, beans or access has a test that reaches it: each case below passes
  * all earlier checks and is refused by the guard it names (found untested in review).
  */
-import { initConsortium, payMargin } from '../src/domain/consortium';
+import { genesisDigest, initConsortium, payMargin } from '../src/domain/consortium';
 import { buyBeans, creditReward, issueBeans, transferBeans } from '../src/domain/beans';
 import { confirmTransfer, closePeriod, periodOf } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
@@ -22,6 +22,8 @@ import {
   PARAMS,
   PileDevice,
   TARIFF,
+  genesis,
+  initPinned,
 } from './support/fixtures';
 
 const A = OPS.A.mspId;
@@ -54,30 +56,63 @@ describe('consortium and membership', () => {
   test('initialization happens once, by an admin of a founding operator', async () => {
     const ledger = new MemoryLedger();
     const init = { operators: [OPS.A, OPS.B], auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF };
-    await expect(ledger.submit(client(A), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+    await expect(ledger.submit(client(A), (ctx) => initPinned(ctx, init))).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
     });
+    await expect(ledger.submit(admin('OutsiderMSP'), (ctx) => initPinned(ctx, init))).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
     await expect(
-      ledger.submit(admin('OutsiderMSP'), (ctx) => initConsortium(ctx, init)),
-    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    await expect(
-      ledger.submit(admin(A), (ctx) => initConsortium(ctx, { ...init, auditorMspIds: [B] })),
+      ledger.submit(admin(A), (ctx) => initPinned(ctx, { ...init, auditorMspIds: [B] })),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(
       ledger.submit(admin(A), (ctx) =>
-        initConsortium(ctx, { ...init, operators: [OPS.A, { ...OPS.B, name: OPS.A.name }] }),
+        initPinned(ctx, { ...init, operators: [OPS.A, { ...OPS.B, name: OPS.A.name }] }),
       ),
     ).rejects.toMatchObject({ code: 'OPERATOR_EXISTS' });
-    await ledger.submit(admin(A), (ctx) => initConsortium(ctx, init));
-    await expect(ledger.submit(admin(B), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+    await ledger.submit(admin(A), (ctx) => initPinned(ctx, init));
+    await expect(ledger.submit(admin(B), (ctx) => initPinned(ctx, init))).rejects.toMatchObject({
       code: 'CONSORTIUM_ALREADY_INITIALIZED',
     });
+  });
+
+  test('a peer initializes only the genesis document its operator pinned', async () => {
+    const ledger = new MemoryLedger();
+    const agreed = genesis([OPS.A, OPS.B, OPS.C]);
+    const pin = genesisDigest(agreed);
+    // A member's admin tries a consortium of its own: peers pinned to the agreed genesis refuse it.
+    const squat = genesis([OPS.A]);
+    await expect(ledger.submit(admin(A), (ctx) => initConsortium(ctx, squat, pin))).rejects.toMatchObject({
+      code: 'GENESIS_MISMATCH',
+      details: { digest: genesisDigest(squat), pinned: pin },
+    });
+    const cheaper = { ...agreed, params: { ...PARAMS, marginFen: 1 } };
+    await expect(ledger.submit(admin(A), (ctx) => initConsortium(ctx, cheaper, pin))).rejects.toMatchObject({
+      code: 'GENESIS_MISMATCH',
+    });
+    // A peer with no pin, or a malformed one, endorses no initialization at all.
+    for (const unpinned of [undefined, '', pin.toUpperCase(), pin.slice(1)])
+      await expect(
+        ledger.submit(admin(A), (ctx) => initConsortium(ctx, agreed, unpinned)),
+      ).rejects.toMatchObject({ code: 'GENESIS_NOT_PINNED' });
+    // The digest is of the canonical document: key order in the file does not change it; the order
+    // of the operators is part of the document and does.
+    const reordered = {
+      tariff: TARIFF,
+      params: PARAMS,
+      auditorMspIds: [AUDITOR_MSP],
+      operators: agreed.operators,
+    };
+    expect(genesisDigest(reordered)).toBe(pin);
+    expect(genesisDigest(genesis([OPS.B, OPS.A, OPS.C]))).not.toBe(pin);
+    const c = await ledger.submit(admin(B), (ctx) => initConsortium(ctx, agreed, pin));
+    expect(c).toMatchObject({ initializedBy: B, genesisSm3: pin });
   });
 
   test('a margin is paid once, by an admin', async () => {
     const ledger = new MemoryLedger();
     await ledger.submit(admin(A), (ctx) =>
-      initConsortium(ctx, { operators: [OPS.A], auditorMspIds: [], params: PARAMS, tariff: TARIFF }),
+      initPinned(ctx, { operators: [OPS.A], auditorMspIds: [], params: PARAMS, tariff: TARIFF }),
     );
     await expect(ledger.submit(client(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
@@ -96,7 +131,7 @@ describe('consortium and membership', () => {
       params: { ...PARAMS, approvalNumerator: 1, approvalDenominator: 2 },
       tariff: TARIFF,
     };
-    await expect(ledger.submit(admin(A), (ctx) => initConsortium(ctx, init))).rejects.toMatchObject({
+    await expect(ledger.submit(admin(A), (ctx) => initPinned(ctx, init))).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       details: { path: 'params.approvalNumerator' },
     });

@@ -12,7 +12,7 @@ import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
 import { openWallet, topUp } from '../../chaincode/src/domain/wallets';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
-import { admin, bootstrap, client, OPS } from '../../chaincode/test/support/fixtures';
+import { admin, bootstrap, client, genesis, OPS } from '../../chaincode/test/support/fixtures';
 import {
   beanBalance,
   buyBeans,
@@ -20,7 +20,7 @@ import {
   issueBeans,
   transferBeans,
 } from '../../chaincode/src/domain/beans';
-import { setOperatorPolicy } from '../../chaincode/src/domain/consortium';
+import { initConsortium, setOperatorPolicy } from '../../chaincode/src/domain/consortium';
 import { claimEnvelope, createEnvelope } from '../../chaincode/src/domain/envelopes';
 
 const BIN = path.resolve(__dirname, '..', 'dist', 'cli', 'evpay.js');
@@ -83,6 +83,25 @@ describe('evpay binary', () => {
     }
     return { code: r.status ?? -1, out, err: r.stderr };
   }
+
+  test('genesis-digest prints the pin under which the chaincode initializes that document, and no other', async () => {
+    writeFileSync(path.join(dir, 'genesis.json'), JSON.stringify(genesis(), null, 2));
+    const r = evpay(['genesis-digest', '--file', 'genesis.json']);
+    expect(r.code).toBe(0);
+    const pin = String(r.out.genesisSm3);
+    expect(pin).toMatch(/^[0-9a-f]{64}$/);
+    const ledger = new MemoryLedger();
+    await expect(
+      ledger.submit(admin(OPS.A.mspId), (ctx) => initConsortium(ctx, genesis([OPS.A, OPS.B]), pin)),
+    ).rejects.toMatchObject({ code: 'GENESIS_MISMATCH' });
+    const c = await ledger.submit(admin(OPS.A.mspId), (ctx) => initConsortium(ctx, genesis(), pin));
+    expect(c.genesisSm3).toBe(pin);
+    // A document the chaincode would refuse has no digest: usage error, exit 2, the path named.
+    writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ ...genesis(), auditorMspIds: 'x' }));
+    const bad = evpay(['genesis-digest', '--file', 'bad.json']);
+    expect([bad.code, bad.out]).toEqual([2, {}]);
+    expect(bad.err).toContain('auditorMspIds');
+  });
 
   test('keys and signatures made by the CLI start and settle a real session on the chaincode rules', async () => {
     const env = { EVPAY_PASSPHRASE: PASS };

@@ -28,7 +28,7 @@ import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
 import { getWallet, openWallet, topUp, walletIdSchema } from '../domain/wallets';
-import { run, toSeconds } from './fabricContext';
+import { pinnedGenesis, run, toSeconds } from './fabricContext';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
 const seqSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -59,7 +59,7 @@ export class EvPayContract extends Contract {
   // --- consortium and governance ---
   @Transaction()
   async InitConsortium(ctx: Context, init: string): Promise<string> {
-    return run(ctx, (tx) => initConsortium(tx, json(init, 'init')));
+    return run(ctx, (tx) => initConsortium(tx, json(init, 'init'), pinnedGenesis()));
   }
   @Transaction()
   async PayMargin(ctx: Context): Promise<string> {

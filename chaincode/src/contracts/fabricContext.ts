@@ -64,10 +64,15 @@ export function toTxContext(ctx: Context): TxContext {
 }
 
 /**
- * Runs a domain function as a transaction: the result is returned as canonical JSON; a DomainError
- * becomes an error whose message is its JSON ({code, category, message, details}) so the gateway can
- * map it without parsing prose; anything else is an internal error.
+ * The genesis digest this operator agreed to, from its chaincode process's environment (set by the
+ * operator when it deploys the chaincode on its peers; see initConsortium). Peer-local configuration,
+ * like the clock below: it decides only whether this peer endorses, never what is written.
  */
+export function pinnedGenesis(): string | undefined {
+  // eslint-disable-next-line no-restricted-properties -- a gate on endorsement (see above)
+  return process.env.EVPAY_GENESIS_SM3?.trim() || undefined;
+}
+
 /** How far a proposal's timestamp may be from the endorsing peer's clock. */
 export const MAX_TX_TIME_SKEW_SEC = 300;
 

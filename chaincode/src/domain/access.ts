@@ -12,6 +12,8 @@ export interface Consortium {
   auditorMspIds: string[];
   initializedAt: number;
   initializedBy: string;
+  /** SM3 of the genesis document every endorsing peer had pinned (consortium.ts: genesisDigest). */
+  genesisSm3: string;
 }
 
 export interface Operator {

@@ -4,6 +4,7 @@
  * read everything and write nothing.
  */
 import { z } from 'zod';
+import { sm3Hex } from '../crypto';
 import {
   refuseAuditor,
   requireAdminRole,
@@ -11,6 +12,7 @@ import {
   type Consortium,
   type Operator,
 } from './access';
+import { canonicalJson } from './canonical';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -39,8 +41,28 @@ export const initSchema = z
   })
   .strict();
 
-/** One-time bootstrap by an admin of one of the founding operators. */
-export async function initConsortium(ctx: TxContext, input: unknown): Promise<Consortium> {
+export type GenesisDocument = z.output<typeof initSchema>;
+
+const digestOf = (doc: GenesisDocument): string => sm3Hex(canonicalJson(doc));
+/** SM3 of the genesis document's canonical JSON: what the founding operators agree on and pin. */
+export function genesisDigest(input: unknown): string {
+  return digestOf(parse(initSchema, input, 'init'));
+}
+
+const pinSchema = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * One-time bootstrap by an admin of one of the founding operators. Any member's admin could otherwise
+ * initialize the consortium with a membership or parameters of its own choosing, and every peer would
+ * endorse it. So each operator pins, on its own peers, the digest of the genesis document it agreed to
+ * (`pinnedDigest`, from the peer's configuration): a peer endorses no other InitConsortium, and under
+ * an endorsement policy that needs several operators, no single member can initialize alone.
+ */
+export async function initConsortium(
+  ctx: TxContext,
+  input: unknown,
+  pinnedDigest: string | undefined,
+): Promise<Consortium> {
   const req = parse(initSchema, input, 'init');
   if (await exists(ctx.store, Keys.consortium()))
     fail('CONSORTIUM_ALREADY_INITIALIZED', 'already initialized');
@@ -57,10 +79,22 @@ export async function initConsortium(ctx: TxContext, input: unknown): Promise<Co
   }
   if (req.auditorMspIds.some((a) => msps.has(a)))
     fail('INVALID_ARGUMENT', 'an auditor cannot be an operator');
+  if (pinnedDigest === undefined || !pinSchema.safeParse(pinnedDigest).success)
+    fail(
+      'GENESIS_NOT_PINNED',
+      'this peer has no genesis digest pinned (EVPAY_GENESIS_SM3, 64 lowercase hex) and endorses no InitConsortium',
+    );
+  const digest = digestOf(req);
+  if (digest !== pinnedDigest)
+    fail('GENESIS_MISMATCH', 'the genesis document is not the one pinned on this peer', {
+      digest,
+      pinned: pinnedDigest,
+    });
   const consortium: Consortium = {
     auditorMspIds: req.auditorMspIds,
     initializedAt: ctx.now,
     initializedBy: ctx.caller.mspId,
+    genesisSm3: digest,
   };
   await putJson(ctx.store, Keys.consortium(), consortium);
   for (const o of req.operators)

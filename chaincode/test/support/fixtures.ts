@@ -1,7 +1,7 @@
 /** Actors and signed messages for domain tests: operators, an auditor, drivers and piles with real SM2 keys. */
 import { sm2GenerateKeyPair, sm2Sign, type Sm2KeyPair } from '../../src/crypto';
-import type { Caller } from '../../src/domain/context';
-import { initConsortium, payMargin } from '../../src/domain/consortium';
+import type { Caller, TxContext } from '../../src/domain/context';
+import { genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
 import {
   authorizationText,
   beanPurchaseText,
@@ -70,13 +70,22 @@ export const TARIFF: TariffDraft = {
   },
 };
 
+/** The genesis document the founding operators agree on. */
+export const genesis = (ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS)) => ({
+  operators: ops,
+  auditorMspIds: [AUDITOR_MSP],
+  params: PARAMS,
+  tariff: TARIFF,
+});
+
+/** InitConsortium on a peer whose operator pinned exactly this document. */
+export const initPinned = (ctx: TxContext, doc: unknown) => initConsortium(ctx, doc, genesisDigest(doc));
+
 export async function bootstrap(
   ledger: MemoryLedger,
   ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS),
 ): Promise<void> {
-  await ledger.submit(admin(OPS.A.mspId), (ctx) =>
-    initConsortium(ctx, { operators: ops, auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF }),
-  );
+  await ledger.submit(admin(OPS.A.mspId), (ctx) => initPinned(ctx, genesis(ops)));
   for (const op of ops) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
 }
 

@@ -6,6 +6,7 @@
  *   evpay sign authorization --key driver.key --pile AlphaMSP.P1 --cap 5000 --expires +600
  *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
  *   evpay verify --kind reading --public-key 04... --message signed.json
+ *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import {
   beanPurchaseText,
   beanTransferText,
   envelopeClaimText,
+  genesisDigest,
   readingText,
   sm2GenerateKeyPair,
   sm2Sign,
@@ -253,6 +255,23 @@ export function program(): Command {
         if (!valid) process.exitCode = 1;
       },
     );
+  p.command('genesis-digest')
+    .description("the SM3 digest of a genesis document (InitConsortium's input), to pin as EVPAY_GENESIS_SM3")
+    .requiredOption('--file <file>', 'the genesis document, JSON ("-" for stdin)')
+    .action((o: { file: string }) => {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(readFileSync(o.file === '-' ? 0 : o.file, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`cannot read ${o.file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      try {
+        print({ genesisSm3: genesisDigest(doc) });
+      } catch (e) {
+        // The chaincode's own validation: a document it would refuse has no digest worth pinning.
+        throw new UsageError(e instanceof Error ? e.message : String(e));
+      }
+    });
   return p;
 }
 
