@@ -28,6 +28,7 @@ import {
 
 const A = OPS.A.mspId;
 const B = OPS.B.mspId;
+const C = OPS.C.mspId;
 
 async function world() {
   const ledger = new MemoryLedger();
@@ -297,7 +298,13 @@ describe('clearing guards', () => {
     await expect(confirm(admin(A), 0, 'payee', period + 1)).rejects.toMatchObject({
       code: 'PERIOD_NOT_CLOSED',
     });
-    // The pool's side counts as confirmed, so A's word completes it.
-    expect((await confirm(admin(A), tr!.index, 'payee')).complete).toBe(true);
+    // The pool has no admin: another operator witnesses its side, never the operator it pays.
+    await expect(confirm(admin(A), tr!.index, 'payer')).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringContaining("pool's side of its own transfer"),
+    });
+    expect((await confirm(admin(A), tr!.index, 'payee')).complete).toBe(false);
+    expect((await confirm(admin(B), tr!.index, 'payer')).complete).toBe(true);
+    await expect(confirm(admin(C), tr!.index, 'payer')).rejects.toMatchObject({ code: 'ALREADY_CONFIRMED' });
   });
 });

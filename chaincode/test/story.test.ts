@@ -335,6 +335,17 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     });
     const status = await ledger.evaluate(auditor, (ctx) => transferStatus(ctx, period), after);
     expect(status.map((s) => s.complete)).toEqual([true, false]);
+    // A -> pool: A confirms it paid; the pool's side needs another operator's word (here B's).
+    const toPool = (who: string, side: 'payer' | 'payee') =>
+      ledger.submit(admin(who), (ctx) => confirmTransfer(ctx, { period, index: 1, side }), after);
+    expect((await toPool(A, 'payer')).complete).toBe(false);
+    await expect(toPool(A, 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect((await toPool(B, 'payee')).complete).toBe(true);
+    const done = await ledger.evaluate(auditor, (ctx) => transferStatus(ctx, period), after);
+    expect(done.map((s) => [s.payerConfirmed, s.payeeConfirmed, s.complete])).toEqual([
+      [true, true, true],
+      [true, true, true],
+    ]);
     // Nothing more can land in a closed period.
     await expect(
       ledger.submit(

@@ -12,8 +12,9 @@
  * drivers' wallet money topped up but not yet spent (or spent from earlier float), less the rewards it
  * paid: pool = -sum(due), so the period sums to zero against the pool. Transfers pair debtors with
  * creditors in English-name order (any pairing settles; this one is deterministic and has at most
- * (#operators) transfers plus one per operator with the pool). Each operator-to-operator transfer is
- * confirmed by both sides; a transfer with the pool is confirmed by its operator side.
+ * (#operators) transfers plus one per operator with the pool). Every transfer is confirmed by both
+ * sides; the pool has no admin of its own, so its side is confirmed by an admin of another operator
+ * (a witness of the pool's account): no operator settles with the pool on its own word.
  */
 import { z } from 'zod';
 import { activeOperators, requireOperator, requireOperatorAdmin } from './access';
@@ -250,7 +251,10 @@ export interface Confirmation {
   txId: string;
 }
 
-/** The payer confirms it sent, the payee that it received; each side only for itself. */
+/**
+ * The payer confirms it sent, the payee that it received; each operator only for itself, and the pool's
+ * side by any other operator than the one it transfers with.
+ */
 export async function confirmTransfer(
   ctx: TxContext,
   input: unknown,
@@ -261,16 +265,18 @@ export async function confirmTransfer(
   const t = result.transfers[req.index];
   if (!t) return fail('TRANSFER_NOT_FOUND', `period ${req.period} has no transfer ${req.index}`);
   const party = req.side === 'payer' ? t.from : t.to;
-  if (party !== op.mspId) fail('FORBIDDEN', `${op.mspId} is not the ${req.side} of transfer ${req.index}`);
+  const otherSide = req.side === 'payer' ? 'payee' : 'payer';
+  const otherParty = req.side === 'payer' ? t.to : t.from;
+  if (party === POOL && op.mspId === otherParty)
+    fail('FORBIDDEN', `${op.mspId} cannot confirm the pool's side of its own transfer ${req.index}`);
+  if (party !== POOL && party !== op.mspId)
+    fail('FORBIDDEN', `${op.mspId} is not the ${req.side} of transfer ${req.index}`);
   const key = Keys.confirmation(req.period, req.index, req.side);
   if (await exists(ctx.store, key))
     fail('ALREADY_CONFIRMED', `the ${req.side} already confirmed transfer ${req.index}`);
   const conf: Confirmation = { mspId: op.mspId, at: ctx.now, txId: ctx.txId };
   await putJson(ctx.store, key, conf);
-  const otherSide = req.side === 'payer' ? 'payee' : 'payer';
-  const otherParty = req.side === 'payer' ? t.to : t.from;
-  const complete =
-    otherParty === POOL || (await exists(ctx.store, Keys.confirmation(req.period, req.index, otherSide)));
+  const complete = await exists(ctx.store, Keys.confirmation(req.period, req.index, otherSide));
   await appendAudit(ctx, op.mspId, 'ClearingTransferConfirmed', {
     period: req.period,
     index: req.index,
@@ -288,10 +294,8 @@ export async function transferStatus(
   const result = await getClearing(ctx, period);
   return Promise.all(
     result.transfers.map(async (t) => {
-      const payerConfirmed =
-        t.from === POOL || (await exists(ctx.store, Keys.confirmation(period, t.index, 'payer')));
-      const payeeConfirmed =
-        t.to === POOL || (await exists(ctx.store, Keys.confirmation(period, t.index, 'payee')));
+      const payerConfirmed = await exists(ctx.store, Keys.confirmation(period, t.index, 'payer'));
+      const payeeConfirmed = await exists(ctx.store, Keys.confirmation(period, t.index, 'payee'));
       return { ...t, payerConfirmed, payeeConfirmed, complete: payerConfirmed && payeeConfirmed };
     }),
   );
