@@ -3,7 +3,7 @@
  * all earlier checks and is refused by the guard it names (found untested in review).
  */
 import { genesisDigest, initConsortium, payMargin } from '../src/domain/consortium';
-import { buyBeans, creditReward, issueBeans, transferBeans } from '../src/domain/beans';
+import { buyBeans, creditReward, issuanceState, issueBeans, transferBeans } from '../src/domain/beans';
 import { confirmTransfer, closePeriod, periodOf } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { claimEnvelope, closeEnvelope, createEnvelope } from '../src/domain/envelopes';
@@ -212,6 +212,46 @@ describe('wallets, piles and sessions', () => {
 });
 
 describe('bean guards', () => {
+  test('a new bean face value prices only beans not yet issued', async () => {
+    const { ledger, t } = await world();
+    // world(): A earned 100,000 fen and issued 1,000 beans at 100 fen, using all of it.
+    const before = await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A));
+    expect(before).toMatchObject({
+      rewardsFen: 100_000,
+      backingUsedFen: 100_000,
+      issued: 1_000,
+      remaining: 0,
+    });
+    const p = {
+      proposalId: 'face',
+      change: { kind: 'PARAMS', params: { ...PARAMS, beanFaceValueFen: 50 } },
+      effectiveFrom: t,
+      votingEndsAt: t + 600,
+    };
+    await ledger.submit(admin(A), (ctx) => propose(ctx, p));
+    for (const op of [A, B, C])
+      await ledger.submit(admin(op), (ctx) => vote(ctx, { proposalId: 'face', approve: true }));
+    await ledger.submit(client(A), (ctx) => enact(ctx, 'face'));
+    // Halving the face value does not double what the old rewards back: they are used up.
+    expect(await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).toMatchObject({
+      beanFaceValueFen: 50,
+      limit: 1_000,
+      remaining: 0,
+    });
+    await expect(
+      ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 1, reference: 'after-change' })),
+    ).rejects.toMatchObject({ code: 'ISSUANCE_LIMIT_EXCEEDED' });
+    // A new reward backs beans at the new face value.
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r2', 1_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 20, reference: 'new' }));
+    expect(await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).toMatchObject({
+      rewardsFen: 101_000,
+      backingUsedFen: 101_000,
+      issued: 1_020,
+      remaining: 0,
+    });
+  });
+
   test("a purchase needs the buyer's own signature, a fresh nonce and an unexpired authorization", async () => {
     const { ledger, driver, friend, t } = await world();
     const forged = { ...friend.buy(A, 5, 50, t + 60), walletId: driver.walletId };

@@ -1,7 +1,7 @@
 /** Fast, direct tests of the written-once rules: rounding, splits, tariff periods and pricing, beans, quorum. */
 import { divRoundHalfUp, mulDivRoundHalfUp, splitEqual, splitProportional } from '../src/domain/money';
 import { periodAt, priceSession, secondsByKind, inForce } from '../src/domain/tariff';
-import { issuanceLimit, rebateFor, redeemBeans } from '../src/domain/beans';
+import { issuableBeans, rebateFor, redeemBeans } from '../src/domain/beans';
 import { randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
@@ -80,7 +80,10 @@ describe('tariff (tariff.ts)', () => {
 
 describe('beans (beans.ts, envelopes.ts)', () => {
   test('issuance limit, redemption in whole beans, rebate bounded by the float', () => {
-    expect(issuanceLimit(5_099, 100)).toBe(50);
+    expect(issuableBeans(5_099, 0, 100)).toBe(50);
+    expect(issuableBeans(5_099, 3_000, 100)).toBe(20);
+    expect(issuableBeans(5_099, 3_000, 50)).toBe(41); // a new face value prices only what is left
+    expect(issuableBeans(5_000, 5_000, 100)).toBe(0);
     expect(redeemBeans(3_500, 525, 10, 1000)).toEqual({ beansUsed: 3, coveredWh: 3000, beanValueFen: 450 });
     expect(redeemBeans(800, 120, 10, 1000)).toEqual({ beansUsed: 0, coveredWh: 0, beanValueFen: 0 });
     expect(redeemBeans(5_000, 750, 2, 1000).beansUsed).toBe(2);

@@ -4,7 +4,9 @@
  * `beanWh` of energy at the unified price, redeemable only at the issuer's piles (applied first when a
  * session at one of its piles settles).
  *
- * ISSUANCE RULE (written once): limit(op) = floor(sum of op's rewards in fen / beanFaceValueFen).
+ * ISSUANCE RULE (written once): each issuance uses backing = beans x beanFaceValueFen in force when it is
+ * issued; remaining(op) = floor((sum of op's rewards in fen - backing used) / current beanFaceValueFen),
+ * limit(op) = issued + remaining. So a change of the face value applies to beans not yet issued only.
  *
  * Where beans sit: a wallet's beans of issuer X under one key per (wallet, X); the issuer's
  * undistributed beans in its treasury; beans set aside for rebates at a pile in that pile's float, so
@@ -44,6 +46,8 @@ export interface BeanBalance {
 }
 export interface IssuedDelta {
   beans: number;
+  /** Reward fen this issuance used up: beans x the face value in force when it was issued. */
+  backingFen: number;
   txId: string;
   at: number;
 }
@@ -69,13 +73,15 @@ export async function walletBeans(ctx: TxContext, walletId: string): Promise<Bea
   return (await listJson<BeanBalance>(ctx.store, Keys.beanBalancesPrefix(walletId))).map((e) => e.value);
 }
 
-export function issuanceLimit(rewardsFen: number, beanFaceValueFen: number): number {
-  return Math.floor(rewardsFen / beanFaceValueFen);
+/** Beans the unused part of the rewards still backs at the current face value (the issuance rule). */
+export function issuableBeans(rewardsFen: number, backingUsedFen: number, beanFaceValueFen: number): number {
+  return Math.max(0, Math.floor((rewardsFen - backingUsedFen) / beanFaceValueFen));
 }
 
 export interface IssuanceState {
   mspId: string;
   rewardsFen: number;
+  backingUsedFen: number;
   beanFaceValueFen: number;
   limit: number;
   issued: number;
@@ -90,18 +96,21 @@ export async function issuanceState(ctx: TxContext, mspId: string): Promise<Issu
     (s, e) => s + e.value.amountFen,
     0,
   );
-  const issued = (await listJson<IssuedDelta>(ctx.store, Keys.beanIssuedPrefix(mspId))).reduce(
-    (s, e) => s + e.value.beans,
-    0,
-  );
-  const limit = issuanceLimit(rewardsFen, params.beanFaceValueFen);
+  let issued = 0;
+  let backingUsedFen = 0;
+  for (const { value } of await listJson<IssuedDelta>(ctx.store, Keys.beanIssuedPrefix(mspId))) {
+    issued += value.beans;
+    backingUsedFen += value.backingFen;
+  }
+  const remaining = issuableBeans(rewardsFen, backingUsedFen, params.beanFaceValueFen);
   return {
     mspId,
     rewardsFen,
+    backingUsedFen,
     beanFaceValueFen: params.beanFaceValueFen,
-    limit,
+    limit: issued + remaining,
     issued,
-    remaining: Math.max(0, limit - issued),
+    remaining,
     treasury: await treasury(ctx, mspId),
   };
 }
@@ -156,7 +165,8 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
         limit: state.limit,
       },
     );
-  const delta: IssuedDelta = { beans: req.beans, txId: ctx.txId, at: ctx.now };
+  const backingFen = req.beans * state.beanFaceValueFen; // <= rewardsFen, so exact
+  const delta: IssuedDelta = { beans: req.beans, backingFen, txId: ctx.txId, at: ctx.now };
   await putJson(ctx.store, Keys.beanIssued(op.mspId, ctx.txId), delta);
   await setTreasury(ctx, op.mspId, state.treasury + req.beans);
   await appendAudit(ctx, op.mspId, 'BeansIssued', { beans: req.beans });
@@ -164,6 +174,7 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
   return {
     ...state,
     issued: state.issued + req.beans,
+    backingUsedFen: state.backingUsedFen + backingFen,
     remaining: state.remaining - req.beans,
     treasury: state.treasury + req.beans,
   };
