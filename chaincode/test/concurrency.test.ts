@@ -2,17 +2,21 @@
  * No hot keys: settlements at different piles and wallets, and top-ups at one operator, all simulated
  * against the same committed state and committed in one block, are all valid. (On a peer, a shared key
  * would let one transaction per key per block through; see the MVCC race in rejections.test.ts.)
+ * Claims of one red envelope spread over its buckets, so many commit per block.
  */
+import { beanBalance, creditReward, issueBeans } from '../src/domain/beans';
+import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../src/domain/envelopes';
 import { registerPile } from '../src/domain/piles';
 import { startSession, stopSession } from '../src/domain/sessions';
 import { openWallet, topUp } from '../src/domain/wallets';
 import { sealAudit } from '../src/domain/audit';
 import { MemoryLedger } from './support/ledger';
-import { bootstrap, client, Driver, OPS, PileDevice } from './support/fixtures';
+import { admin, auditor, bootstrap, client, Driver, OPS, PARAMS, PileDevice } from './support/fixtures';
 
 const N = 24;
 const A = OPS.A.mspId;
 const B = OPS.B.mspId;
+const C = OPS.C.mspId;
 
 test(`${N} sessions at distinct piles and wallets commit in one block without a conflict`, async () => {
   const ledger = new MemoryLedger();
@@ -65,4 +69,106 @@ test(`${N} sessions at distinct piles and wallets commit in one block without a 
   // The audit seal is the only transaction reading the pending records: it commits alone, as designed.
   const sealed = await ledger.submit(client(A), (ctx) => sealAudit(ctx, A), t + 301);
   expect(sealed.sealed).toBeGreaterThanOrEqual(N / 2);
+});
+
+test('claims of one red envelope commit many per block: one per bucket, not one per envelope', async () => {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const K = 60;
+  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 2 * K * PARAMS.beanFaceValueFen));
+  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 2 * K, reference: 'i1' }));
+  const t = ledger.now;
+  const env = await ledger.submit(admin(B), (ctx) =>
+    createEnvelope(ctx, {
+      envelopeId: 'gala',
+      totalBeans: 2 * K,
+      claimants: K,
+      split: 'equal',
+      expiresAt: t + 3600,
+    }),
+  );
+  expect(env.buckets).toBe(K); // fewer claimants than ENVELOPE_BUCKETS: one share per bucket
+  const drivers = Array.from({ length: K }, () => new Driver());
+  for (const d of drivers)
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+
+  // Everyone claims at once; whoever is invalidated retries against the next block's state.
+  let waiting = drivers;
+  const perBlock: number[] = [];
+  while (waiting.length > 0 && perBlock.length < K) {
+    const sims = await Promise.all(
+      waiting.map((d) => ledger.simulate(client(A), (ctx) => claimEnvelope(ctx, d.claim('gala', t + 3600)))),
+    );
+    expect(sims.every((s) => s.ok)).toBe(true);
+    const verdicts = ledger.commitBlock(sims);
+    expect(verdicts.every((v) => v === 'VALID' || v === 'MVCC_READ_CONFLICT')).toBe(true);
+    perBlock.push(verdicts.filter((v) => v === 'VALID').length);
+    waiting = waiting.filter((_, i) => verdicts[i] !== 'VALID');
+  }
+  // A single counter would let exactly one claim through per block (K blocks). Uniform start buckets
+  // give about 38 of 60 in the first block; 20 is more than six standard deviations below that.
+  expect(perBlock[0]).toBeGreaterThanOrEqual(20);
+  expect(perBlock.length).toBeLessThanOrEqual(K / 6); // measured: 5 blocks (37, 12, 7, 3, 1)
+  expect(perBlock.reduce((a, b) => a + b, 0)).toBe(K);
+  for (const d of drivers)
+    expect(await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, d.walletId, B))).toBe(2);
+  const after = await ledger.evaluate(auditor, (ctx) => getEnvelope(ctx, 'gala'));
+  expect([after.claimed, after.claimedBeans]).toEqual([K, 2 * K]);
+  await expect(
+    ledger.submit(client(A), (ctx) => claimEnvelope(ctx, new Driver().claim('gala', t + 3600))),
+  ).rejects.toMatchObject({ code: 'WALLET_NOT_FOUND' });
+  const late = new Driver();
+  await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: late.keys.publicKeyHex }));
+  await expect(
+    ledger.submit(client(A), (ctx) => claimEnvelope(ctx, late.claim('gala', t + 3600))),
+  ).rejects.toMatchObject({ code: 'ENVELOPE_EMPTY' });
+});
+
+test('a claim and the close of its envelope in one block never both commit', async () => {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 10 * PARAMS.beanFaceValueFen));
+  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
+  const t = ledger.now;
+  await ledger.submit(admin(B), (ctx) =>
+    createEnvelope(ctx, {
+      envelopeId: 'e',
+      totalBeans: 10,
+      claimants: 5,
+      split: 'equal',
+      expiresAt: t + 600,
+    }),
+  );
+  const d = new Driver();
+  await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+  // The claim is stamped just before expiry, the close just after (both within the peers' clock window).
+  const claim = await ledger.simulate(client(A), (ctx) => claimEnvelope(ctx, d.claim('e', t + 600)), t + 599);
+  const close = await ledger.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+  expect([claim.ok, close.ok]).toEqual([true, true]);
+  expect(ledger.commitBlock([claim, close])).toEqual(['VALID', 'PHANTOM_READ_CONFLICT']);
+  const closed = await ledger.submit(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+  expect(closed.returnedBeans).toBe(8); // 10 beans, one share of 2 claimed
+  // The other order: the close commits first and the claim is invalidated.
+  const ledger2 = new MemoryLedger();
+  await bootstrap(ledger2);
+  await ledger2.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 10 * PARAMS.beanFaceValueFen));
+  await ledger2.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
+  await ledger2.submit(admin(B), (ctx) =>
+    createEnvelope(ctx, {
+      envelopeId: 'e',
+      totalBeans: 10,
+      claimants: 5,
+      split: 'equal',
+      expiresAt: t + 600,
+    }),
+  );
+  await ledger2.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+  const claim2 = await ledger2.simulate(
+    client(A),
+    (ctx) => claimEnvelope(ctx, d.claim('e', t + 600)),
+    t + 599,
+  );
+  const close2 = await ledger2.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+  expect(ledger2.commitBlock([close2, claim2])).toEqual(['VALID', 'MVCC_READ_CONFLICT']);
+  expect((await ledger2.evaluate(auditor, (ctx) => getEnvelope(ctx, 'e'))).returnedBeans).toBe(10);
 });

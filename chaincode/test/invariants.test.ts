@@ -19,7 +19,13 @@ import {
 import { closePeriod, POOL, type PositionDelta } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { DomainError } from '../src/domain/errors';
-import { claimEnvelope, closeEnvelope, createEnvelope, type Envelope } from '../src/domain/envelopes';
+import {
+  claimEnvelope,
+  closeEnvelope,
+  createEnvelope,
+  type EnvelopeBucket,
+  type EnvelopeRecord,
+} from '../src/domain/envelopes';
 import { registerPile, type Pile } from '../src/domain/piles';
 import { startSession, stopSession, type Session } from '../src/domain/sessions';
 import type { Treasury } from '../src/domain/treasury';
@@ -246,8 +252,14 @@ test('money and beans are conserved over random histories', async () => {
           (e) => e.value.beans,
         );
         const locked = sum(
-          ledger.entries<Envelope>('envelope/').filter((e) => e.value.issuer === o),
-          (e) => e.value.totalBeans - e.value.claimedBeans - e.value.returnedBeans,
+          ledger.entries<EnvelopeRecord>('envelope/').filter((e) => e.value.issuer === o),
+          (e) =>
+            e.value.totalBeans -
+            e.value.returnedBeans -
+            sum(
+              ledger.entries<EnvelopeBucket>(`envbucket/${e.value.envelopeId}/`),
+              (b) => b.value.takenBeans,
+            ),
         );
         const redeemed = sum(
           positions.filter((p) => p.mspId === o),

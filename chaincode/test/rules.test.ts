@@ -2,7 +2,7 @@
 import { divRoundHalfUp, mulDivRoundHalfUp, splitEqual, splitProportional } from '../src/domain/money';
 import { periodAt, priceSession, secondsByKind, inForce } from '../src/domain/tariff';
 import { issuableBeans, rebateFor, redeemBeans } from '../src/domain/beans';
-import { randomSplit } from '../src/domain/envelopes';
+import { bucketOrder, bucketSizes, ENVELOPE_BUCKETS, randomSplit } from '../src/domain/envelopes';
 import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
@@ -100,6 +100,24 @@ describe('beans (beans.ts, envelopes.ts)', () => {
     expect(randomSplit(100, 7, 'tx1/env')).toEqual(a);
     expect(randomSplit(100, 7, 'tx2/env')).not.toEqual(a);
     expect(randomSplit(3, 3, 'x')).toEqual([1, 1, 1]);
+  });
+  test('envelope buckets: every share in exactly one bucket, sizes within one; a wallet starts where SM3 says', () => {
+    for (const k of [1, 2, 63, 64, 65, 100, 10_000]) {
+      const sizes = bucketSizes(k);
+      expect(sizes).toHaveLength(Math.min(k, ENVELOPE_BUCKETS));
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(k);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    }
+    for (const n of [1, 2, 7, 60, 64]) {
+      const order = bucketOrder('e1', 'w1', n);
+      expect([...order].sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i)); // each once
+      expect(bucketOrder('e1', 'w1', n)).toEqual(order);
+    }
+    // `echo -n e1/w1 | openssl dgst -sm3` starts 65a5cd51 07285811: start 0x65a5cd51 mod 64 = 17,
+    // stride 1 + 0x07285811 mod 63 = 9 (coprime with 64).
+    expect(bucketOrder('e1', 'w1', 64).slice(0, 3)).toEqual([17, 26, 35]);
+    const starts = new Set(Array.from({ length: 200 }, (_, i) => bucketOrder('e1', `w${i}`, 64)[0]));
+    expect(starts.size).toBeGreaterThan(48); // spread over the buckets, not piled on a few
   });
 });
 

@@ -2,8 +2,13 @@
  * Red envelopes: an operator locks N of its beans for K claimants, split equally or at random, until an
  * expiry. Each wallet claims at most once, with its signature; unclaimed beans return to the issuer's
  * treasury after expiry. The random split is fixed when the envelope is created, from SM3 of the
- * transaction id, so every endorsing peer computes the same amounts. Claims of one envelope all update
- * that envelope, so they commit one per block at most: fine for a promotion, documented for operators.
+ * transaction id, so every endorsing peer computes the same amounts.
+ *
+ * CLAIM RULE (no hot key): the K shares are laid out in order over up to ENVELOPE_BUCKETS buckets, each
+ * under its own key. A claim visits the buckets in an order drawn from SM3("<envelopeId>/<walletId>")
+ * (bucketOrder) and takes the next share of the first bucket that has one left. Claims that land in
+ * different buckets commit in the same block; only claims in one bucket serialize (MVCC). The envelope
+ * key itself is written only at creation and at close, so a close and a claim can never both commit.
  */
 import { z } from 'zod';
 import { sm3Hex } from '../crypto';
@@ -17,22 +22,76 @@ import { Keys } from './keys';
 import { envelopeClaimText, requireSignature } from './messages';
 import { splitEqual, splitProportional } from './money';
 import { paramsAt } from './params';
-import { exists, getJson, putJson, emit } from './state';
+import { exists, getJson, listJson, putJson, emit } from './state';
 import { getWallet, walletIdSchema } from './wallets';
 import { idSchema, parse, positiveCountSchema, signatureSchema, timestampSchema } from './validate';
 
-export interface Envelope {
+/** Buckets an envelope's shares are spread over (fewer when it has fewer claimants). */
+export const ENVELOPE_BUCKETS = 64;
+
+/** What the envelope key holds: what is fixed at creation, and the close. */
+export interface EnvelopeRecord {
   envelopeId: string;
   issuer: string;
   totalBeans: number;
-  amounts: number[];
-  claimed: number;
-  claimedBeans: number;
+  claimants: number;
+  buckets: number;
   split: 'equal' | 'random';
   createdAt: number;
   expiresAt: number;
   status: 'open' | 'closed';
   returnedBeans: number;
+}
+
+/** A run of consecutive shares under its own key; `taken` of them are claimed, in order. */
+export interface EnvelopeBucket {
+  envelopeId: string;
+  bucket: number;
+  /** Index of this bucket's first share among the envelope's shares. */
+  first: number;
+  amounts: number[];
+  taken: number;
+  takenBeans: number;
+}
+
+/** An envelope as read: the record with its shares and what has been claimed, summed over the buckets. */
+export interface Envelope extends EnvelopeRecord {
+  amounts: number[];
+  claimed: number;
+  claimedBeans: number;
+}
+
+/** How many shares each bucket holds: consecutive runs whose sizes differ by at most one. */
+export function bucketSizes(claimants: number): number[] {
+  return splitEqual(claimants, Math.min(claimants, ENVELOPE_BUCKETS));
+}
+
+/**
+ * The order in which a wallet's claim visits the buckets: it starts where the first 8 hex digits of
+ * SM3("<envelopeId>/<walletId>") point and steps by a stride from the next 8, made coprime with the
+ * bucket count so every bucket is visited once. Wallets that collide on a bucket then go separate ways
+ * (with a step of one for all, every loser would queue for the same next bucket).
+ */
+export function bucketOrder(envelopeId: string, walletId: string, buckets: number): number[] {
+  const h = sm3Hex(`${envelopeId}/${walletId}`);
+  const start = parseInt(h.slice(0, 8), 16) % buckets;
+  let step = 1 + (parseInt(h.slice(8, 16), 16) % Math.max(1, buckets - 1));
+  while (gcd(step, buckets) !== 1) step += 1;
+  return Array.from({ length: buckets }, (_, i) => (start + i * step) % buckets);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** The envelope as read: its record and its buckets, in share order. */
+function assemble(rec: EnvelopeRecord, buckets: readonly EnvelopeBucket[]): Envelope {
+  return {
+    ...rec,
+    amounts: buckets.flatMap((b) => b.amounts),
+    claimed: buckets.reduce((n, b) => n + b.taken, 0),
+    claimedBeans: buckets.reduce((n, b) => n + b.takenBeans, 0),
+  };
 }
 
 /**
@@ -80,21 +139,29 @@ export async function createEnvelope(ctx: TxContext, input: unknown): Promise<En
     req.split === 'equal'
       ? splitEqual(req.totalBeans, req.claimants)
       : randomSplit(req.totalBeans, req.claimants, `${ctx.txId}/${req.envelopeId}`);
-  const env: Envelope = {
+  const sizes = bucketSizes(req.claimants);
+  const rec: EnvelopeRecord = {
     envelopeId: req.envelopeId,
     issuer: op.mspId,
     totalBeans: req.totalBeans,
-    amounts,
-    claimed: 0,
-    claimedBeans: 0,
+    claimants: req.claimants,
+    buckets: sizes.length,
     split: req.split,
     createdAt: ctx.now,
     expiresAt: req.expiresAt,
     status: 'open',
     returnedBeans: 0,
   };
+  let first = 0;
+  const buckets = sizes.map((size, bucket): EnvelopeBucket => {
+    const b = { envelopeId: rec.envelopeId, bucket, first, amounts: amounts.slice(first, first + size) };
+    first += size;
+    return { ...b, taken: 0, takenBeans: 0 };
+  });
   await setTreasury(ctx, op.mspId, t - req.totalBeans);
-  await putJson(ctx.store, Keys.envelope(env.envelopeId), env);
+  await putJson(ctx.store, Keys.envelope(rec.envelopeId), rec);
+  for (const b of buckets) await putJson(ctx.store, Keys.envelopeBucket(rec.envelopeId, b.bucket), b);
+  const env = assemble(rec, buckets);
   await appendAudit(ctx, op.mspId, 'EnvelopeCreated', {
     envelopeId: env.envelopeId,
     totalBeans: env.totalBeans,
@@ -105,10 +172,22 @@ export async function createEnvelope(ctx: TxContext, input: unknown): Promise<En
   return env;
 }
 
-export async function getEnvelope(ctx: TxContext, envelopeId: string): Promise<Envelope> {
-  const e = await getJson<Envelope>(ctx.store, Keys.envelope(envelopeId));
+async function getRecord(ctx: TxContext, envelopeId: string): Promise<EnvelopeRecord> {
+  const e = await getJson<EnvelopeRecord>(ctx.store, Keys.envelope(envelopeId));
   if (!e) return fail('ENVELOPE_NOT_FOUND', `envelope ${envelopeId} does not exist`);
   return e;
+}
+
+async function withBuckets(ctx: TxContext, rec: EnvelopeRecord): Promise<Envelope> {
+  const buckets = await listJson<EnvelopeBucket>(ctx.store, Keys.envelopeBucketsPrefix(rec.envelopeId));
+  return assemble(
+    rec,
+    buckets.map((e) => e.value),
+  );
+}
+
+export async function getEnvelope(ctx: TxContext, envelopeId: string): Promise<Envelope> {
+  return withBuckets(ctx, await getRecord(ctx, envelopeId));
 }
 
 const claimSchema = z
@@ -123,7 +202,7 @@ const claimSchema = z
 export async function claimEnvelope(ctx: TxContext, input: unknown): Promise<{ beans: number }> {
   await requireOperator(ctx);
   const req = parse(claimSchema, input, 'claim');
-  const env = await getEnvelope(ctx, req.envelopeId);
+  const env = await getRecord(ctx, req.envelopeId);
   const w = await getWallet(ctx, req.walletId);
   requireSignature(w.publicKey, envelopeClaimText(req), req.signature, 'claim');
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the claim authorization has expired');
@@ -132,14 +211,12 @@ export async function claimEnvelope(ctx: TxContext, input: unknown): Promise<{ b
   const claimKey = Keys.envelopeClaim(env.envelopeId, w.walletId);
   if (await exists(ctx.store, claimKey))
     fail('ENVELOPE_ALREADY_CLAIMED', 'this wallet already claimed this envelope');
-  const beans = env.amounts[env.claimed];
-  if (beans === undefined) return fail('ENVELOPE_EMPTY', `envelope ${env.envelopeId} is fully claimed`);
-  await putJson(ctx.store, claimKey, { beans, index: env.claimed, at: ctx.now, txId: ctx.txId });
-  await putJson(ctx.store, Keys.envelope(env.envelopeId), {
-    ...env,
-    claimed: env.claimed + 1,
-    claimedBeans: env.claimedBeans + beans,
-  } satisfies Envelope);
+  const b = await bucketWithShare(ctx, env, w.walletId);
+  const beans = b.amounts[b.taken]!;
+  const index = b.first + b.taken;
+  const taken: EnvelopeBucket = { ...b, taken: b.taken + 1, takenBeans: b.takenBeans + beans };
+  await putJson(ctx.store, Keys.envelopeBucket(env.envelopeId, b.bucket), taken);
+  await putJson(ctx.store, claimKey, { beans, index, bucket: b.bucket, at: ctx.now, txId: ctx.txId });
   await setBeanBalance(ctx, w.walletId, env.issuer, (await beanBalance(ctx, w.walletId, env.issuer)) + beans);
   await appendAudit(ctx, env.issuer, 'EnvelopeClaimed', {
     envelopeId: env.envelopeId,
@@ -151,18 +228,33 @@ export async function claimEnvelope(ctx: TxContext, input: unknown): Promise<{ b
   return { beans };
 }
 
+/** The claim rule: the first bucket, in the wallet's own order, with a share left. */
+async function bucketWithShare(
+  ctx: TxContext,
+  env: EnvelopeRecord,
+  walletId: string,
+): Promise<EnvelopeBucket> {
+  for (const i of bucketOrder(env.envelopeId, walletId, env.buckets)) {
+    const b = await getJson<EnvelopeBucket>(ctx.store, Keys.envelopeBucket(env.envelopeId, i));
+    if (b && b.taken < b.amounts.length) return b;
+  }
+  return fail('ENVELOPE_EMPTY', `envelope ${env.envelopeId} is fully claimed`);
+}
+
 /** After expiry, any operator returns the unclaimed beans to the issuer's treasury (once). */
 export async function closeEnvelope(ctx: TxContext, envelopeId: unknown): Promise<Envelope> {
   await requireOperator(ctx);
   const id = parse(idSchema, envelopeId, 'envelopeId');
-  const env = await getEnvelope(ctx, id);
-  if (env.status === 'closed') fail('ENVELOPE_CLOSED', `envelope ${id} is already closed`);
-  if (ctx.now < env.expiresAt) fail('ENVELOPE_NOT_EXPIRED', `envelope ${id} expires at ${env.expiresAt}`);
+  const rec = await getRecord(ctx, id);
+  if (rec.status === 'closed') fail('ENVELOPE_CLOSED', `envelope ${id} is already closed`);
+  if (ctx.now < rec.expiresAt) fail('ENVELOPE_NOT_EXPIRED', `envelope ${id} expires at ${rec.expiresAt}`);
+  // Reading every bucket makes a claim committed in the same block invalidate this close, or vice versa.
+  const env = await withBuckets(ctx, rec);
   const returned = env.totalBeans - env.claimedBeans;
   await setTreasury(ctx, env.issuer, (await treasury(ctx, env.issuer)) + returned);
-  const closed: Envelope = { ...env, status: 'closed', returnedBeans: returned };
+  const closed: EnvelopeRecord = { ...rec, status: 'closed', returnedBeans: returned };
   await putJson(ctx.store, Keys.envelope(id), closed);
   await appendAudit(ctx, env.issuer, 'EnvelopeClosed', { envelopeId: id, returnedBeans: returned });
   emit(ctx, 'EnvelopeClosed', { envelopeId: id, returnedBeans: returned });
-  return closed;
+  return { ...env, ...closed };
 }

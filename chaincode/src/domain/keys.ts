@@ -68,6 +68,9 @@ export const Keys = {
   reward: (mspId: string, ref: string) => k('reward', mspId, ref),
   rewardPrefix: (mspId: string) => k('reward', mspId) + SEP,
   envelope: (envelopeId: string) => k('envelope', envelopeId),
+  /** An envelope's shares in buckets, each its own key, so claims landing in different buckets never collide. */
+  envelopeBucket: (envelopeId: string, bucket: number) => k('envbucket', envelopeId, pad(bucket, 4)),
+  envelopeBucketsPrefix: (envelopeId: string) => k('envbucket', envelopeId) + SEP,
   envelopeClaim: (envelopeId: string, walletId: string) => k('claim', envelopeId, walletId),
   /** Clearing positions: one key per transaction and operator within a period. */
   position: (period: number, mspId: string, txId: string, index: number) =>
