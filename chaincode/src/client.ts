@@ -8,6 +8,7 @@ export {
   beanTransferText,
   envelopeClaimText,
   readingText,
+  refundText,
   walletIdOf,
   type Authorization,
   type BeanPurchase,
@@ -15,6 +16,7 @@ export {
   type EnvelopeClaim,
   type MeterReading,
   type ReadingKind,
+  type Refund,
 } from './domain/messages';
 export {
   isValidSm2PublicKey,

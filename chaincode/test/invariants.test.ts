@@ -2,7 +2,7 @@
  * Conservation, checked on random histories: whatever drivers and operators do, and whichever of their
  * transactions are refused, no fen and no bean is created or lost.
  *
- *   money:  sum(top-ups) = sum(wallet balances) + sum(charged at piles) + sum(bean sales)
+ *   money:  sum(top-ups) = sum(wallet balances) + sum(charged at piles) + sum(bean sales) + sum(refunds)
  *   beans:  per issuer, issued = treasury + pile floats + wallet beans + locked in envelopes + redeemed
  *   every settlement: charged <= cap, charged + bean value + uncollected = price; no hold is left behind
  */
@@ -29,7 +29,7 @@ import {
 import { registerPile, type Pile } from '../src/domain/piles';
 import { startSession, stopSession, type Session } from '../src/domain/sessions';
 import type { Treasury } from '../src/domain/treasury';
-import { openWallet, topUp, type Wallet } from '../src/domain/wallets';
+import { openWallet, refundWallet, topUp, type Wallet } from '../src/domain/wallets';
 import { MemoryLedger } from './support/ledger';
 import { admin, bootstrap, client, Driver, OPS, PileDevice } from './support/fixtures';
 
@@ -65,6 +65,12 @@ const op = fc.oneof(
     to: fc.nat(3),
     o: fc.nat(1),
     beans: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record({
+    t: fc.constant('refund' as const),
+    d: fc.nat(3),
+    o: fc.nat(1),
+    amount: fc.integer({ min: 1, max: 8_000 }),
   }),
   fc.record({
     t: fc.constant('envelope' as const),
@@ -171,6 +177,15 @@ async function play(history: Array<Op>): Promise<MemoryLedger> {
           now,
         ),
       );
+    } else if (h.t === 'refund') {
+      const o = OPERATORS[h.o]!;
+      await attempt(() =>
+        ledger.submit(
+          client(o),
+          (ctx) => refundWallet(ctx, DRIVERS[h.d]!.refund(o, h.amount, now + 60)),
+          now,
+        ),
+      );
     } else if (h.t === 'give') {
       const o = OPERATORS[h.o]!;
       await attempt(() =>
@@ -227,7 +242,8 @@ test('money and beans are conserved over random histories', async () => {
       const topUps = sum(positions, (p) => p.topUpCashFen ?? 0);
       const revenue = sum(positions, (p) => p.energyRevenueFen ?? 0);
       const sales = sum(positions, (p) => p.beanSalesFen ?? 0);
-      expect(sum(wallets, (w) => w.balanceFen) + revenue + sales).toBe(topUps);
+      const refunds = sum(positions, (p) => p.refundCashFen ?? 0);
+      expect(sum(wallets, (w) => w.balanceFen) + revenue + sales + refunds).toBe(topUps);
 
       expect(sessions).toHaveLength(charges);
       for (const s of sessions) {

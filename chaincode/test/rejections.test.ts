@@ -1,13 +1,14 @@
 /** Every rejection of the session and wallet rules, each with its stable error code; nothing is written. */
 import { startSession, stopSession, closeStaleSession } from '../src/domain/sessions';
 import { registerPile, setPileStatus } from '../src/domain/piles';
-import { getWallet, openWallet, topUp } from '../src/domain/wallets';
+import { getWallet, openWallet, refundWallet, topUp } from '../src/domain/wallets';
 import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
 import { propose, vote, enact } from '../src/domain/governance';
 import { MemoryLedger } from './support/ledger';
 import {
   admin,
   auditor,
+  AUDITOR_MSP,
   bootstrap,
   client,
   Driver,
@@ -739,5 +740,63 @@ describe('found in the second review', () => {
     );
     expect(s.settlement).toMatchObject({ beansUsed: 4, chargedFen: 0, rebateBeans: 0 });
     expect(await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, driver.walletId, A))).toBe(0);
+  });
+});
+
+describe('wallet refunds', () => {
+  test('a driver is paid out by the operator it names; the wallet, holds and clearing follow', async () => {
+    const { ledger, driver, p1, t } = await world(); // 5,000 fen topped up at A
+    const { closePeriod, periodOf } = await import('../src/domain/clearing');
+    const refund = driver.refund(B, 1_200, t + 60);
+    // Only the named operator may book the payout, and only with the driver's own signature.
+    await expect(ledger.submit(client(A), (ctx) => refundWallet(ctx, refund))).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    const thief = new Driver();
+    const forged = { ...thief.refund(B, 1_200, t + 60), walletId: driver.walletId };
+    await expect(ledger.submit(client(B), (ctx) => refundWallet(ctx, forged))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    const altered = { ...refund, amountFen: 1_201 };
+    await expect(ledger.submit(client(B), (ctx) => refundWallet(ctx, altered))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    await expect(
+      ledger.submit(client(B), (ctx) => refundWallet(ctx, driver.refund(B, 10, t - 1))),
+    ).rejects.toMatchObject({ code: 'AUTHORIZATION_EXPIRED' });
+    await expect(
+      ledger.submit(auditor, (ctx) => refundWallet(ctx, driver.refund(AUDITOR_MSP, 10, t + 60))),
+    ).rejects.toMatchObject({ code: 'AUDITOR_READ_ONLY' });
+    await expect(
+      ledger.submit(client(B), (ctx) => refundWallet(ctx, { ...refund, extra: 1 })),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+
+    expect((await ledger.submit(client(B), (ctx) => refundWallet(ctx, refund))).balanceFen).toBe(3_800);
+    await expect(ledger.submit(client(B), (ctx) => refundWallet(ctx, refund))).rejects.toMatchObject({
+      code: 'NONCE_REUSED',
+    });
+    // Money held for a running session cannot be paid out.
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 3_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    await expect(
+      ledger.submit(client(B), (ctx) => refundWallet(ctx, driver.refund(B, 801, t + 60))),
+    ).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS', details: { amountFen: 801 } });
+    await ledger.submit(client(B), (ctx) => refundWallet(ctx, driver.refund(B, 800, t + 60)));
+    const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
+    expect([w.balanceFen, w.heldFen]).toEqual([3_000, 3_000]);
+
+    // A took 5,000 in cash, B paid 2,000 out: B is owed its payout, the pool keeps the rest for the wallet.
+    await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 0, t + 60) }),
+    );
+    const period = periodOf(t, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const r = await ledger.submit(client(A), (ctx) => closePeriod(ctx, period), t + 2 * 86_400);
+    expect(r.positions[B]).toMatchObject({ refundCashFen: 2_000, dueFen: 2_000 });
+    expect(r.positions[A]).toMatchObject({ topUpCashFen: 5_000, dueFen: -5_000 });
+    expect(r.poolDueFen).toBe(3_000);
   });
 });

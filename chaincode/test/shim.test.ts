@@ -755,6 +755,27 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
     expect(status.transfers.map((t) => t.complete)).toEqual([true, true]);
   });
 
+  test('the driver is paid out the rest of the wallet by B, the operator its signed refund names', async () => {
+    const before = (await query<WalletView>(auditor(), 'GetWallet', driver.walletId)).wallet;
+    expect(before.heldFen).toBe(0);
+    const refund = json(driver.refund(B, before.balanceFen, peer.now() + 60));
+    expect(await refused(client(A), 'RefundWallet', refund)).toMatchObject({ code: 'FORBIDDEN' });
+    const r = await peer.invoke(client(B), 'RefundWallet', [refund]);
+    expect(JSON.parse(r.payload)).toMatchObject({ walletId: driver.walletId, balanceFen: 0 });
+    expect(businessEvents(r).events).toEqual([
+      {
+        name: 'WalletRefunded',
+        payload: { walletId: driver.walletId, amountFen: before.balanceFen, operator: B },
+      },
+    ]);
+    expect(await refused(client(B), 'RefundWallet', refund)).toMatchObject({ code: 'NONCE_REUSED' });
+    const next = periodOf(peer.now(), PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    const { positions } = await query<{
+      positions: Record<string, { refundCashFen: number; dueFen: number }>;
+    }>(auditor(), 'GetPositions', json({ period: next }));
+    expect(positions[B]).toMatchObject({ refundCashFen: before.balanceFen, dueFen: before.balanceFen });
+  });
+
   test("audit: A's and B's records chain under SM3 when sealed through the shim", async () => {
     for (const op of [A, B]) {
       const { head } = await submit<{ sealed: number; head: { seq: number } }>(client(C), 'SealAudit', op);

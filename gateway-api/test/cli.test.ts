@@ -10,7 +10,7 @@ import { sm2GenerateKeyPair } from '@evpay/chaincode/client';
 import { KeyFileError, openKey, sealKey, type KeyFile } from '../src/cli/keyfile';
 import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
-import { openWallet, topUp } from '../../chaincode/src/domain/wallets';
+import { getWallet, openWallet, refundWallet, topUp } from '../../chaincode/src/domain/wallets';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
 import { admin, bootstrap, client, genesis, OPS } from '../../chaincode/test/support/fixtures';
 import {
@@ -115,6 +115,7 @@ describe('evpay binary', () => {
     const ledger = new MemoryLedger();
     await bootstrap(ledger);
     const A = OPS.A.mspId;
+    const B = OPS.B.mspId;
     const t = ledger.now;
     await ledger.submit(client(A), (ctx) =>
       registerPile(ctx, { localId: 'CLI1', publicKey: pileKey.out.publicKey }),
@@ -246,6 +247,25 @@ describe('evpay binary', () => {
     expect(
       await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, String(friendKey.out.walletId), A)),
     ).toBe(4);
+
+    // The driver is paid out part of the rest by B, which the signed refund names.
+    const refund = evpay([
+      'sign',
+      'refund',
+      '--key',
+      'driver.key',
+      '--operator',
+      B,
+      '--amount',
+      '1000',
+      '--expires',
+      String(t + 600),
+    ]);
+    const before = (await ledger.evaluate(client(A), (ctx) => getWallet(ctx, String(refund.out.walletId))))
+      .balanceFen;
+    expect((await ledger.submit(client(B), (ctx) => refundWallet(ctx, refund.out))).balanceFen).toBe(
+      before - 1000,
+    );
 
     const verifyReading = (file: string, message: unknown) => {
       writeFileSync(path.join(dir, file), JSON.stringify(message));

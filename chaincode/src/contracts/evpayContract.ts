@@ -27,7 +27,7 @@ import { closeStaleSession, getSession, startSession, stopSession } from '../dom
 import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
-import { getWallet, openWallet, topUp, walletIdSchema } from '../domain/wallets';
+import { getWallet, openWallet, refundWallet, topUp, walletIdSchema } from '../domain/wallets';
 import { pinnedGenesis, run, toSeconds } from './fabricContext';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
@@ -103,6 +103,10 @@ export class EvPayContract extends Contract {
   @Transaction()
   async TopUp(ctx: Context, topup: string): Promise<string> {
     return run(ctx, (tx) => topUp(tx, json(topup, 'top-up')));
+  }
+  @Transaction()
+  async RefundWallet(ctx: Context, refund: string): Promise<string> {
+    return run(ctx, (tx) => refundWallet(tx, json(refund, 'refund')));
   }
   @Transaction()
   async StartSession(ctx: Context, start: string): Promise<string> {

@@ -247,6 +247,8 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   const req = parse(purchaseSchema, input, 'purchase');
   const w = await getWallet(ctx, req.walletId);
   requireSignature(w.publicKey, beanPurchaseText(req), req.signature, 'purchase');
+  // Replay first: a retried purchase learns it went through, not that the beans or money ran out.
+  await consumeNonce(ctx, w.walletId, req.nonce);
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the purchase authorization has expired');
   const issuer = await getOperator(ctx, req.issuer);
   if (issuer.beanSalePriceFen === 0) fail('BEANS_NOT_ON_SALE', `${issuer.name} does not sell beans`);
@@ -261,7 +263,6 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
     fail('INSUFFICIENT_FUNDS', `wallet has ${available(w)} fen available`, { costFen });
   const t = await treasury(ctx, issuer.mspId);
   if (t < req.beans) fail('INSUFFICIENT_BEANS', `${issuer.name} has ${t} beans for sale`, { treasury: t });
-  await consumeNonce(ctx, w.walletId, req.nonce);
   await putWallet(ctx, { ...w, balanceFen: w.balanceFen - costFen });
   await setTreasury(ctx, issuer.mspId, t - req.beans);
   await setBeanBalance(
@@ -309,10 +310,10 @@ export async function transferBeans(ctx: TxContext, input: unknown): Promise<{ f
   const from = await getWallet(ctx, req.fromWalletId);
   await getWallet(ctx, req.toWalletId);
   requireSignature(from.publicKey, beanTransferText(req), req.signature, 'transfer');
+  await consumeNonce(ctx, from.walletId, req.nonce); // replay first, as for a purchase
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the transfer authorization has expired');
   const have = await beanBalance(ctx, req.fromWalletId, req.issuer);
   if (have < req.beans) fail('INSUFFICIENT_BEANS', `wallet holds ${have} beans of ${req.issuer}`, { have });
-  await consumeNonce(ctx, from.walletId, req.nonce);
   const to = (await beanBalance(ctx, req.toWalletId, req.issuer)) + req.beans;
   await setBeanBalance(ctx, req.fromWalletId, req.issuer, have - req.beans);
   await setBeanBalance(ctx, req.toWalletId, req.issuer, to);

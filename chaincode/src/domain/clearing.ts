@@ -6,7 +6,7 @@
  * time is over) aggregates them:
  *
  *   due(op) = energy revenue at op's piles (wallet money) + bean sales by op + block rewards paid to op
- *             out of the pool - cash op took in top-ups
+ *             out of the pool + cash op paid out in wallet refunds - cash op took in top-ups
  *
  * A positive due is owed to the operator, a negative one is owed by it. The pool's side is what is left:
  * drivers' wallet money topped up but not yet spent (or spent from earlier float), less the rewards it
@@ -37,6 +37,7 @@ export const POSITION_FIELDS = [
   'beansRedeemed',
   'beansRedeemedValueFen',
   'rewardsFen',
+  'refundCashFen',
 ] as const;
 export type PositionField = (typeof POSITION_FIELDS)[number];
 export type Position = Record<PositionField, number>;
@@ -48,6 +49,7 @@ export const emptyPosition = (): Position => ({
   beansRedeemed: 0,
   beansRedeemedValueFen: 0,
   rewardsFen: 0,
+  refundCashFen: 0,
 });
 
 export interface PositionDelta extends Partial<Position> {
@@ -95,7 +97,13 @@ export interface ClearingResult {
 }
 
 export function dueOf(p: Position): bigint {
-  return BigInt(p.energyRevenueFen) + BigInt(p.beanSalesFen) + BigInt(p.rewardsFen) - BigInt(p.topUpCashFen);
+  return (
+    BigInt(p.energyRevenueFen) +
+    BigInt(p.beanSalesFen) +
+    BigInt(p.rewardsFen) +
+    BigInt(p.refundCashFen) -
+    BigInt(p.topUpCashFen)
+  );
 }
 
 /** A BigInt sum as a number, refused (never rounded) outside the exact integer range. */

@@ -6,7 +6,7 @@
 import { sm2Verify, sm3Hex } from '../crypto';
 import { fail } from './errors';
 
-export type SignedKind = 'AUTH' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM';
+export type SignedKind = 'AUTH' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM' | 'REFUND';
 
 function text(kind: SignedKind, fields: ReadonlyArray<string | number>): string {
   for (const f of fields) if (String(f).includes('\n')) throw new Error('signed field contains a newline');
@@ -63,6 +63,17 @@ export interface EnvelopeClaim {
 }
 export const envelopeClaimText = (c: EnvelopeClaim): string =>
   text('ENVELOPE-CLAIM', [c.envelopeId, c.walletId, c.expiresAt]);
+
+/** A driver's request to be paid out wallet money in cash by `operator` (the operator that pays it). */
+export interface Refund {
+  walletId: string;
+  operator: string;
+  amountFen: number;
+  nonce: string;
+  expiresAt: number;
+}
+export const refundText = (r: Refund): string =>
+  text('REFUND', [r.walletId, r.operator, r.amountFen, r.nonce, r.expiresAt]);
 
 /** A wallet's id: SM3 of its uncompressed public key bytes, lowercase hex. */
 export function walletIdOf(publicKeyHex: string): string {

@@ -18,7 +18,7 @@ export const paramsDraftSchema = z
     blockRewardFen: fenSchema,
     /** Energy one electric bean is worth, at the unified price, at the issuer's piles. */
     beanWh: z.number().int().min(1).max(1_000_000),
-    /** Reward fen that back one issued bean: issuance limit = floor(rewards / beanFaceValueFen). */
+    /** Reward fen that back one bean when it is issued (the issuance rule is in beans.ts). */
     beanFaceValueFen: positiveFenSchema,
     envelopeMaxBeans: positiveCountSchema,
     envelopeMaxClaimants: z.number().int().min(1).max(10_000),

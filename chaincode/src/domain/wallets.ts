@@ -1,7 +1,7 @@
 /**
  * Driver wallets, keyed by the driver's SM2 public key (id = SM3 of the key). Money enters by a top-up
  * recorded by the operator that received the cash; it leaves only with the driver's signature
- * (a session authorization or a bean purchase). Holds reserve a session's cap, so concurrent sessions
+ * (a session authorization, a bean purchase, or a refund paid out in cash by the operator it names). Holds reserve a session's cap, so concurrent sessions
  * cannot spend the same money: they all update this one wallet key, and Fabric's MVCC lets one win.
  */
 import { z } from 'zod';
@@ -12,11 +12,20 @@ import { requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
-import { walletIdOf } from './messages';
+import { refundText, requireSignature, walletIdOf } from './messages';
 import { MAX_TOPUP_FEN, MAX_WALLET_FEN } from './money';
-import { consumeReference } from './replay';
+import { consumeNonce, consumeReference } from './replay';
 import { exists, getJson, putJson, emit } from './state';
-import { hexSchema, idSchema, parse, positiveFenSchema, publicKeySchema } from './validate';
+import {
+  hexSchema,
+  idSchema,
+  mspIdSchema,
+  parse,
+  positiveFenSchema,
+  publicKeySchema,
+  signatureSchema,
+  timestampSchema,
+} from './validate';
 
 export interface Wallet {
   walletId: string;
@@ -28,6 +37,7 @@ export interface Wallet {
 }
 
 export const walletIdSchema = hexSchema(64);
+export const nonceSchema = idSchema;
 
 export const available = (w: Wallet): number => w.balanceFen - w.heldFen;
 
@@ -94,4 +104,45 @@ export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
   return updated;
 }
 
-export const nonceSchema = idSchema;
+const refundSchema = z
+  .object({
+    walletId: walletIdSchema,
+    operator: mspIdSchema,
+    amountFen: positiveFenSchema.max(MAX_WALLET_FEN),
+    nonce: nonceSchema,
+    expiresAt: timestampSchema,
+    signature: signatureSchema,
+  })
+  .strict();
+
+/**
+ * The calling operator paid `amountFen` of the wallet's available money out to the driver, who signed
+ * the request naming that operator (so no other operator can book the payout). The operator's clearing
+ * due grows by what it paid, as the pool's side shrinks: refunds are the way money leaves the network.
+ */
+export async function refundWallet(ctx: TxContext, input: unknown): Promise<Wallet> {
+  const op = await requireOperator(ctx);
+  const req = parse(refundSchema, input, 'refund');
+  const w = await getWallet(ctx, req.walletId);
+  requireSignature(w.publicKey, refundText(req), req.signature, 'refund');
+  if (req.operator !== op.mspId)
+    fail('FORBIDDEN', `the driver asked ${req.operator} to pay this refund, not ${op.mspId}`, {
+      operator: req.operator,
+    });
+  // Replay first: a retried refund learns it was already paid, not that the money is gone.
+  await consumeNonce(ctx, w.walletId, req.nonce);
+  if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the refund request has expired');
+  if (available(w) < req.amountFen)
+    fail('INSUFFICIENT_FUNDS', `wallet has ${available(w)} fen available`, { amountFen: req.amountFen });
+  const updated: Wallet = { ...w, balanceFen: w.balanceFen - req.amountFen };
+  await putWallet(ctx, updated);
+  const period = await addPosition(ctx, op.mspId, { refundCashFen: req.amountFen });
+  await appendAudit(ctx, op.mspId, 'Refund', {
+    walletId: w.walletId,
+    amountFen: req.amountFen,
+    nonce: req.nonce,
+    period,
+  });
+  emit(ctx, 'WalletRefunded', { walletId: w.walletId, amountFen: req.amountFen, operator: op.mspId });
+  return updated;
+}

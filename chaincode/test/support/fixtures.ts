@@ -8,6 +8,7 @@ import {
   beanTransferText,
   envelopeClaimText,
   readingText,
+  refundText,
   walletIdOf,
   type ReadingKind,
 } from '../../src/domain/messages';
@@ -105,6 +106,10 @@ export class Driver {
   transfer(to: string, issuer: string, beans: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const t = { fromWalletId: this.walletId, toWalletId: to, issuer, beans, nonce, expiresAt };
     return { ...t, signature: sm2Sign(this.keys.privateKeyHex, beanTransferText(t)) };
+  }
+  refund(operator: string, amountFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
+    const r = { walletId: this.walletId, operator, amountFen, nonce, expiresAt };
+    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, refundText(r)) };
   }
   claim(envelopeId: string, expiresAt: number) {
     const c = { envelopeId, walletId: this.walletId, expiresAt };

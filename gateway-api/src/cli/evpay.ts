@@ -16,6 +16,7 @@ import {
   beanPurchaseText,
   beanTransferText,
   envelopeClaimText,
+  refundText,
   genesisDigest,
   readingText,
   sm2GenerateKeyPair,
@@ -220,19 +221,38 @@ export function program(): Command {
     }),
     envelopeClaimText,
   );
+  signCommand(
+    sign,
+    'refund',
+    "a driver's request to be paid out wallet money in cash by one operator",
+    (c) =>
+      expiring(
+        c
+          .requiredOption('--operator <mspId>', 'operator that pays the cash out', identifier)
+          .requiredOption('--amount <fen>', 'amount to pay out, in fen', positiveNumber),
+      ),
+    (o: Expiring & { operator: string; amount: number }, walletId) => ({
+      walletId,
+      operator: o.operator,
+      amountFen: o.amount,
+      nonce: o.nonce ?? nonce(),
+      expiresAt: o.expires,
+    }),
+    refundText,
+  );
 
   p.command('verify')
     .description('check the signature of a signed message (exit 0 valid, 1 invalid)')
     .addOption(
       new Option('--kind <kind>')
-        .choices(['authorization', 'reading', 'purchase', 'transfer', 'claim'])
+        .choices(['authorization', 'reading', 'purchase', 'transfer', 'claim', 'refund'])
         .makeOptionMandatory(),
     )
     .requiredOption('--public-key <hex>', 'signer public key (04 + x + y)')
     .requiredOption('--message <file>', 'JSON printed by `evpay sign` ("-" for stdin)')
     .action(
       (o: {
-        kind: 'authorization' | 'reading' | 'purchase' | 'transfer' | 'claim';
+        kind: 'authorization' | 'reading' | 'purchase' | 'transfer' | 'claim' | 'refund';
         publicKey: string;
         message: string;
       }) => {
@@ -249,6 +269,7 @@ export function program(): Command {
           purchase: () => beanPurchaseText(m as never),
           transfer: () => beanTransferText(m as never),
           claim: () => envelopeClaimText(m as never),
+          refund: () => refundText(m as never),
         };
         const valid = typeof m.signature === 'string' && sm2Verify(o.publicKey, texts[o.kind](), m.signature);
         print({ valid });
