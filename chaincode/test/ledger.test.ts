@@ -2,12 +2,13 @@
  * The test double itself: it must raise the conflicts a Fabric peer raises, or the domain tests built on
  * it could pass where the network would not (cases found in review).
  */
-import { creditReward } from '../src/domain/beans';
-import { closePeriod, periodOf } from '../src/domain/clearing';
-import { listJson } from '../src/domain/state';
+import { creditReward, issuanceState, issueBeans } from '../src/domain/beans';
+import { closePeriod, periodOf, type PositionDelta } from '../src/domain/clearing';
+import { Keys } from '../src/domain/keys';
+import { listJson, RANGE_CHUNK } from '../src/domain/state';
 import { openWallet, topUp } from '../src/domain/wallets';
 import { MemoryLedger, RANGE_BATCH } from './support/ledger';
-import { bootstrap, client, Driver, OPS, PARAMS } from './support/fixtures';
+import { admin, bootstrap, client, Driver, OPS, PARAMS } from './support/fixtures';
 
 const A = OPS.A.mspId;
 const B = OPS.B.mspId;
@@ -59,4 +60,78 @@ test('a range read stopped early still covers the batch the peer fetched', async
     ctx.store.put('u/9999', new TextEncoder().encode('{}')),
   );
   expect(ledger.commitBlock([beyond, partial])).toEqual(['VALID', 'VALID']);
+});
+
+describe("ranges longer than the peer's totalQueryLimit", () => {
+  // The double ends a query after `totalQueryLimit` results as a peer does; lowered here to stay fast.
+  const LIMIT = 12_000;
+  const N = 25_000; // more than two limits and two RANGE_CHUNKs
+  const txIdOf = (i: number) => i.toString(16).padStart(64, '0');
+
+  test('the double truncates one query as a peer does, so a single query would lose keys', async () => {
+    const ledger = new MemoryLedger();
+    ledger.totalQueryLimit = LIMIT;
+    ledger.seed(Array.from({ length: N }, (_, i): [string, unknown] => [`z/${txIdOf(i)}`, {}]));
+    const one = await ledger.evaluate(client(A), async (ctx) => {
+      const keys: string[] = [];
+      for await (const kv of ctx.store.range('z/', 'z0')) keys.push(kv.key);
+      return keys.length;
+    });
+    expect(one).toBe(LIMIT);
+    expect(LIMIT).toBeGreaterThan(RANGE_CHUNK);
+    expect(await ledger.evaluate(client(A), async (ctx) => (await listJson(ctx.store, 'z/')).length)).toBe(N);
+  });
+
+  test('a period of more movements than the limit closes with every one of them, under the phantom check', async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    ledger.totalQueryLimit = LIMIT;
+    const period = periodOf(ledger.now, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+    // A busy day at A: N one-fen top-ups, as TopUp writes them (seeded, to stay fast).
+    ledger.seed(
+      Array.from({ length: N }, (_, i): [string, PositionDelta] => [
+        Keys.position(period, A, txIdOf(i), 0),
+        { mspId: A, txId: txIdOf(i), at: ledger.now, topUpCashFen: 1 },
+      ]),
+    );
+    // B, whose MSP id sorts after A's, took 10,000 yuan of a driver's cash.
+    const d = new Driver();
+    await ledger.submit(client(B), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    await ledger.submit(client(B), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 1_000_000, reference: 'big' }),
+    );
+    const late = ledger.now + 2 * 86_400;
+    // A movement landing anywhere in A's range while the close is endorsed invalidates the close.
+    const close = await ledger.simulate(client(B), (ctx) => closePeriod(ctx, period), late);
+    expect(close.ranges.filter((r) => r.start.startsWith(Keys.positionsPrefix(period))).length).toBe(3);
+    const more = await ledger.simulate(client(A), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 1, reference: 'one-more' }),
+    );
+    expect(ledger.commitBlock([more, close])).toEqual(['VALID', 'PHANTOM_READ_CONFLICT']);
+
+    const r = await ledger.submit(client(B), (ctx) => closePeriod(ctx, period), late);
+    expect(r.positions[A]).toMatchObject({ topUpCashFen: N + 1, dueFen: -(N + 1) });
+    expect(r.positions[B]).toMatchObject({ topUpCashFen: 1_000_000, dueFen: -1_000_000 });
+    expect(r.poolDueFen).toBe(N + 1 + 1_000_000);
+  });
+
+  test('issuance records past the limit still count: no bean without backing', async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    ledger.totalQueryLimit = LIMIT;
+    // B earned rewards backing exactly N beans and issued all of them, one per IssueBeans (seeded).
+    const face = PARAMS.beanFaceValueFen;
+    ledger.seed([[Keys.reward(B, 'r1'), { amountFen: N * face, ref: 'r1', at: ledger.now }]]);
+    ledger.seed(
+      Array.from({ length: N }, (_, i): [string, unknown] => [
+        Keys.beanIssued(B, txIdOf(i)),
+        { beans: 1, backingFen: face, txId: txIdOf(i), at: ledger.now },
+      ]),
+    );
+    const state = await ledger.evaluate(client(B), (ctx) => issuanceState(ctx, B));
+    expect(state).toMatchObject({ issued: N, remaining: 0, limit: N, backingUsedFen: N * face });
+    await expect(
+      ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 1, reference: 'x1' })),
+    ).rejects.toMatchObject({ code: 'ISSUANCE_LIMIT_EXCEEDED' });
+  });
 });

@@ -39,6 +39,15 @@ export function withReadCache(store: StateStore): StateStore {
   };
 }
 
+/**
+ * Most keys taken from one range query. A peer ends a query after its totalQueryLimit results (100,000
+ * by default) as if the range were exhausted, with no error, so one query over a longer range would
+ * silently drop the rest. Reading in chunks well below that limit, each chunk its own query starting
+ * just after the last key read, gets the whole range; each query stays under Fabric's phantom check up
+ * to its last key, so together they cover it all.
+ */
+export const RANGE_CHUNK = 10_000;
+
 /** Values under keys in [start, end), in key order, at most `limit`. */
 export async function rangeJson<T>(
   store: StateStore,
@@ -47,10 +56,16 @@ export async function rangeJson<T>(
   limit = Number.MAX_SAFE_INTEGER,
 ): Promise<Array<{ key: string; value: T }>> {
   const out: Array<{ key: string; value: T }> = [];
-  if (limit <= 0) return out;
-  for await (const kv of store.range(start, end)) {
-    out.push({ key: kv.key, value: JSON.parse(dec.decode(kv.value)) as T });
-    if (out.length >= limit) break;
+  let from = start;
+  while (out.length < limit) {
+    let taken = 0;
+    for await (const kv of store.range(from, end)) {
+      out.push({ key: kv.key, value: JSON.parse(dec.decode(kv.value)) as T });
+      taken += 1;
+      if (out.length >= limit || taken >= RANGE_CHUNK) break;
+    }
+    if (taken < RANGE_CHUNK) break;
+    from = out[out.length - 1]!.key + '\u0000'; // the smallest key after the last one read
   }
   return out;
 }

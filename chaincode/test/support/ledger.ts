@@ -21,6 +21,8 @@ interface Versioned {
 }
 /** Keys the peer fetches per range-query round trip (the peer's query result page size). */
 export const RANGE_BATCH = 100;
+/** Results after which a peer ends one range query as if exhausted (core.yaml totalQueryLimit). */
+export const TOTAL_QUERY_LIMIT = 100_000;
 
 interface RangeRead {
   start: string;
@@ -28,6 +30,8 @@ interface RangeRead {
   /** What the chaincode consumed, and what the peer had fetched for it (whole batches). */
   consumed: number;
   all: Array<[string, number]>;
+  /** The peer stopped at its totalQueryLimit: for validation the range ends at the last key returned. */
+  truncated: boolean;
 }
 export interface Simulation<T> {
   txId: string;
@@ -46,6 +50,8 @@ export class MemoryLedger {
   private seq = 0;
   private blockNo = 0;
   now = 1_767_225_600; // 2026-01-01T00:00:00Z
+  /** The peer's totalQueryLimit; tests lower it to exercise long ranges quickly. */
+  totalQueryLimit = TOTAL_QUERY_LIMIT;
 
   private sortedKeys(start: string, end: string): string[] {
     return [...this.state.keys()].filter((k) => k >= start && k < end).sort();
@@ -80,12 +86,14 @@ export class MemoryLedger {
         writes.set(key, null);
       },
       range: (start, end) => {
-        const keys = [...snapshot.keys()].filter((k) => k >= start && k < end).sort();
+        const inRange = [...snapshot.keys()].filter((k) => k >= start && k < end).sort();
+        const keys = inRange.slice(0, this.totalQueryLimit);
         const rr: RangeRead = {
           start,
           end,
           consumed: 0,
           all: keys.map((k) => [k, snapshot.get(k)!.version]),
+          truncated: keys.length < inRange.length,
         };
         ranges.push(rr);
         return (async function* (): AsyncGenerator<KV> {
@@ -120,7 +128,7 @@ export class MemoryLedger {
           Math.max(1, Math.ceil(rr.consumed / RANGE_BATCH)) * RANGE_BATCH,
         );
         const seen = rr.all.slice(0, fetched);
-        const exhausted = fetched === rr.all.length;
+        const exhausted = fetched === rr.all.length && !rr.truncated;
         const now = this.sortedKeys(rr.start, rr.end).map((k) => [k, this.state.get(k)!.version] as const);
         // Exhausted: the whole requested range is re-checked. Otherwise: everything up to the last key fetched.
         const last = seen[seen.length - 1]?.[0];
@@ -158,6 +166,14 @@ export class MemoryLedger {
       .filter((k) => k.startsWith(prefix))
       .sort()
       .map((key) => ({ key, value: this.raw(key) as T }));
+  }
+
+  /** Writes keys as committed transactions would have (to build large states quickly). */
+  seed(entries: Iterable<[string, unknown]>): void {
+    this.blockNo += 1;
+    const enc = new TextEncoder();
+    for (const [key, value] of entries)
+      this.state.set(key, { value: enc.encode(JSON.stringify(value)), version: this.blockNo * 100_000 });
   }
 
   raw(key: string): unknown {
