@@ -11,6 +11,7 @@ import { enact, propose, vote } from '../src/domain/governance';
 import { registerPile } from '../src/domain/piles';
 import { startSession } from '../src/domain/sessions';
 import { openWallet, topUp } from '../src/domain/wallets';
+import { MAX_TX_TIME_SKEW_SEC, tariffVersions } from '../src/domain/params';
 import { MemoryLedger } from './support/ledger';
 import {
   admin,
@@ -124,6 +125,17 @@ describe('consortium and membership', () => {
     });
   });
 
+  test('the clearing grace covers the clock skew a proposal may have', async () => {
+    const ledger = new MemoryLedger();
+    const doc = (grace: number) => ({ ...genesis([OPS.A]), params: { ...PARAMS, clearingGraceSec: grace } });
+    // With a shorter grace, a close stamped 300 s ahead of the peers' clocks would pass their gate and
+    // shut the period before it really ended, refusing honest movements stamped with the real time.
+    await expect(
+      ledger.submit(admin(A), (ctx) => initConsortium(ctx, doc(MAX_TX_TIME_SKEW_SEC - 1), '0'.repeat(64))),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'params.clearingGraceSec' } });
+    await ledger.submit(admin(A), (ctx) => initPinned(ctx, doc(MAX_TX_TIME_SKEW_SEC)));
+  });
+
   test('the approval threshold must be a majority', async () => {
     const ledger = new MemoryLedger();
     const init = {
@@ -142,6 +154,40 @@ describe('consortium and membership', () => {
 });
 
 describe('governance guards', () => {
+  test('the first founder to pay its margin cannot govern alone: the quorum counts every admitted operator', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // four founders, 2/3 approvals
+    await ledger.submit(admin(A), (ctx) => payMargin(ctx)); // B, C and D have not paid yet
+    const t = ledger.now;
+    const dearer = {
+      ...TARIFF,
+      prices: { ...TARIFF.prices, valley: { energyFenPerKwh: 99_999, serviceFenPerKwh: 80 } },
+    };
+    await ledger.submit(admin(A), (ctx) =>
+      propose(ctx, {
+        proposalId: 'mine',
+        change: { kind: 'TARIFF', tariff: dearer },
+        effectiveFrom: t,
+        votingEndsAt: t + 600,
+      }),
+    );
+    await ledger.submit(admin(A), (ctx) => vote(ctx, { proposalId: 'mine', approve: true }));
+    await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'mine'))).rejects.toMatchObject({
+      code: 'QUORUM_NOT_REACHED',
+      details: { approvals: 1, required: 3 },
+    });
+    // A founder that has not paid cannot vote; once two more have paid and approved, it passes.
+    await expect(
+      ledger.submit(admin(B), (ctx) => vote(ctx, { proposalId: 'mine', approve: true })),
+    ).rejects.toMatchObject({ code: 'MARGIN_NOT_PAID' });
+    for (const o of [B, C]) {
+      await ledger.submit(admin(o), (ctx) => payMargin(ctx));
+      await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'mine', approve: true }));
+    }
+    await ledger.submit(client(A), (ctx) => enact(ctx, 'mine'));
+    expect((await ledger.evaluate(admin(A), (ctx) => tariffVersions(ctx.store))).length).toBe(2);
+  });
+
   test('proposal ids are unique; votes need an admin, once, before voting ends; members are not re-admitted', async () => {
     const { ledger, t } = await world();
     const p = {

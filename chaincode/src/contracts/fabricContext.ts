@@ -8,6 +8,7 @@ import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
 import type { Caller, KV, StateStore, TxContext } from '../domain/context';
 import { DomainError, fail } from '../domain/errors';
+import { MAX_TX_TIME_SKEW_SEC } from '../domain/params';
 import { withReadCache } from '../domain/state';
 
 /** Name of the single chaincode event carrying a transaction's business events. */
@@ -73,8 +74,8 @@ export function pinnedGenesis(): string | undefined {
   return process.env.EVPAY_GENESIS_SM3?.trim() || undefined;
 }
 
-/** How far a proposal's timestamp may be from the endorsing peer's clock. */
-export const MAX_TX_TIME_SKEW_SEC = 300;
+/** How far a proposal's timestamp may be from the endorsing peer's clock (one value, in params.ts). */
+export { MAX_TX_TIME_SKEW_SEC };
 
 /**
  * The transaction timestamp is chosen by the client, and every rule reads it as "now" (periods, expiry,

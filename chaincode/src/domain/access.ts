@@ -41,12 +41,16 @@ export async function getOperator(ctx: TxContext, mspId: string): Promise<Operat
   return op;
 }
 
-/** Members with their margin paid, in English-name order. */
-export async function activeOperators(ctx: TxContext): Promise<Operator[]> {
+/** Every admitted operator, margin paid or not, in English-name order. */
+export async function allOperators(ctx: TxContext): Promise<Operator[]> {
   return (await listJson<Operator>(ctx.store, Keys.operatorsPrefix()))
     .map((e) => e.value)
-    .filter((o) => o.marginPaidFen > 0)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Members with their margin paid, in English-name order. */
+export async function activeOperators(ctx: TxContext): Promise<Operator[]> {
+  return (await allOperators(ctx)).filter((o) => o.marginPaidFen > 0);
 }
 
 export async function refuseAuditor(ctx: TxContext): Promise<void> {

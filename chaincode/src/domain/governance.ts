@@ -4,18 +4,13 @@
  * An enacted change takes effect from a stated time (never before enactment, never before the version it
  * replaces) and every earlier version stays readable.
  *
- * QUORUM RULE (written once): approvals >= ceil(members x approvalNumerator / approvalDenominator),
- * members = operators with their margin paid when the proposal is enacted.
+ * QUORUM RULE (written once): approvals >= ceil(operators x approvalNumerator / approvalDenominator),
+ * operators = every admitted operator when the proposal is enacted, margin paid or not (else the first
+ * founder to pay would be a quorum of one); only votes of operators whose margin is paid count.
  */
 import { z } from 'zod';
 import { appendAudit } from './audit';
-import {
-  activeOperators,
-  getConsortium,
-  requireOperator,
-  requireOperatorAdmin,
-  type Operator,
-} from './access';
+import { allOperators, getConsortium, requireOperator, requireOperatorAdmin, type Operator } from './access';
 import { newOperator, operatorNameSchema } from './consortium';
 import type { TxContext } from './context';
 import { fail } from './errors';
@@ -62,8 +57,8 @@ export interface Vote {
   txId: string;
 }
 
-export function requiredApprovals(members: number, num: number, den: number): number {
-  return Math.ceil((members * num) / den);
+export function requiredApprovals(operators: number, num: number, den: number): number {
+  return Math.ceil((operators * num) / den);
 }
 
 /** The latest enacted version of the kind a change replaces (TARIFF, PARAMS), else undefined. */
@@ -157,6 +152,9 @@ export async function vote(ctx: TxContext, input: unknown): Promise<Vote> {
 }
 
 export interface Tally {
+  /** Every admitted operator, margin paid or not: the quorum is a share of these. */
+  operators: number;
+  /** Operators with their margin paid: only their votes count. */
   members: number;
   required: number;
   approvals: number;
@@ -164,15 +162,18 @@ export interface Tally {
   votes: Vote[];
 }
 
+/** The QUORUM RULE (top of this file) applied to a proposal's votes. */
 export async function tally(ctx: TxContext, proposalId: string): Promise<Tally> {
   const params = await paramsAt(ctx.store, ctx.now);
-  const members = new Set((await activeOperators(ctx)).map((o) => o.mspId));
+  const operators = await allOperators(ctx);
+  const members = new Set(operators.filter((o) => o.marginPaidFen > 0).map((o) => o.mspId));
   const votes = (await listJson<Vote>(ctx.store, Keys.votesPrefix(proposalId)))
     .map((e) => e.value)
     .filter((v) => members.has(v.mspId));
   return {
+    operators: operators.length,
     members: members.size,
-    required: requiredApprovals(members.size, params.approvalNumerator, params.approvalDenominator),
+    required: requiredApprovals(operators.length, params.approvalNumerator, params.approvalDenominator),
     approvals: votes.filter((v) => v.approve).length,
     rejections: votes.filter((v) => !v.approve).length,
     votes,

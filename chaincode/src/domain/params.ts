@@ -10,6 +10,12 @@ import { listJson } from './state';
 import { inForce, type Tariff } from './tariff';
 import { fenSchema, positiveCountSchema, positiveFenSchema } from './validate';
 
+/**
+ * How far a proposal's timestamp may be from the endorsing peer's clock (the gate is in
+ * contracts/fabricContext.ts). Rules that compare times across transactions must allow for it.
+ */
+export const MAX_TX_TIME_SKEW_SEC = 300;
+
 export const paramsDraftSchema = z
   .object({
     /** Deposit each operator pays into the pool when it joins. */
@@ -40,11 +46,15 @@ export const paramsDraftSchema = z
       .min(60)
       .max(31 * 24 * 3600),
     clearingUtcOffsetMinutes: z.number().int().min(-720).max(840),
-    /** A period may be closed only this long after it ended, so late transactions still land in it. */
+    /**
+     * A period may be closed only this long after it ended, so late transactions still land in it; at
+     * least the clock skew a proposal may have, or a close stamped ahead of the peers' clocks would
+     * shut a period that has not really ended.
+     */
     clearingGraceSec: z
       .number()
       .int()
-      .min(0)
+      .min(MAX_TX_TIME_SKEW_SEC)
       .max(24 * 3600),
     /** Qualified majority of operators for governance: approvals >= ceil(members * num / den). */
     approvalNumerator: z.number().int().min(1).max(100),
