@@ -57,7 +57,7 @@ async function world() {
 describe('consortium and membership', () => {
   test('initialization happens once, by an admin of a founding operator', async () => {
     const ledger = new MemoryLedger();
-    const init = { operators: [OPS.A, OPS.B], auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF };
+    const init = genesis([OPS.A, OPS.B]);
     await expect(ledger.submit(client(A), (ctx) => initPinned(ctx, init))).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
     });
@@ -100,6 +100,7 @@ describe('consortium and membership', () => {
     // The digest is of the canonical document: key order in the file does not change it; the order
     // of the operators is part of the document and does.
     const reordered = {
+      networkId: agreed.networkId,
       tariff: TARIFF,
       params: PARAMS,
       auditorMspIds: [AUDITOR_MSP],
@@ -113,9 +114,7 @@ describe('consortium and membership', () => {
 
   test('a margin is paid once, by an admin', async () => {
     const ledger = new MemoryLedger();
-    await ledger.submit(admin(A), (ctx) =>
-      initPinned(ctx, { operators: [OPS.A], auditorMspIds: [], params: PARAMS, tariff: TARIFF }),
-    );
+    await ledger.submit(admin(A), (ctx) => initPinned(ctx, { ...genesis([OPS.A]), auditorMspIds: [] }));
     await expect(ledger.submit(client(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
     });
@@ -139,10 +138,9 @@ describe('consortium and membership', () => {
   test('the approval threshold must be a majority', async () => {
     const ledger = new MemoryLedger();
     const init = {
-      operators: [OPS.A],
+      ...genesis([OPS.A]),
       auditorMspIds: [],
       params: { ...PARAMS, approvalNumerator: 1, approvalDenominator: 2 },
-      tariff: TARIFF,
     };
     // Straight to initConsortium: the fixture's genesisDigest would refuse the document before it.
     const anyPin = '0'.repeat(64);

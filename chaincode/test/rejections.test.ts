@@ -3,6 +3,7 @@ import { startSession, stopSession, closeStaleSession } from '../src/domain/sess
 import { registerPile, setPileStatus } from '../src/domain/piles';
 import { getWallet, openWallet, refundWallet, topUp } from '../src/domain/wallets';
 import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
+import { payMargin } from '../src/domain/consortium';
 import { propose, vote, enact } from '../src/domain/governance';
 import { MemoryLedger } from './support/ledger';
 import {
@@ -12,6 +13,8 @@ import {
   bootstrap,
   client,
   Driver,
+  genesis,
+  initPinned,
   OPS,
   PARAMS,
   PileDevice,
@@ -798,5 +801,53 @@ describe('wallet refunds', () => {
     expect(r.positions[B]).toMatchObject({ refundCashFen: 2_000, dueFen: 2_000 });
     expect(r.positions[A]).toMatchObject({ topUpCashFen: 5_000, dueFen: -5_000 });
     expect(r.poolDueFen).toBe(3_000);
+  });
+});
+
+describe('signatures are bound to one network', () => {
+  test('an authorization signed for one deployment is refused in another, whatever else matches', async () => {
+    // Two deployments with the same operators and pile names, and a driver using one key in both.
+    const driver = new Driver();
+    const pile = new PileDevice(`${A}.P1`);
+    const [prod, staging] = [new MemoryLedger(), new MemoryLedger()];
+    for (const [ledger, networkId] of [
+      [prod, 'evpay-prod'],
+      [staging, 'evpay-staging'],
+    ] as const) {
+      await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis(undefined, networkId)));
+      for (const op of Object.values(OPS)) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+      await ledger.submit(client(A), (ctx) =>
+        registerPile(ctx, { localId: pile.localId, publicKey: pile.keys.publicKeyHex }),
+      );
+      await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: driver.keys.publicKeyHex }));
+      await ledger.submit(client(A), (ctx) =>
+        topUp(ctx, { walletId: driver.walletId, amountFen: 10_000, reference: 'r' }),
+      );
+    }
+    const t = prod.now;
+    driver.network = pile.network = 'evpay-prod';
+    const start = {
+      authorization: driver.authorize(pile.pileId, 3_000, t + 600),
+      startReading: pile.reading('START', 's1', 0, t),
+    };
+    await prod.submit(client(A), (ctx) => startSession(ctx, start));
+    // Replayed in staging, the same bytes fail: the driver's authorization first, then the pile's reading.
+    await expect(staging.submit(client(A), (ctx) => startSession(ctx, start))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+      message: expect.stringContaining('authorization'),
+    });
+    driver.network = 'evpay-staging';
+    const withStagingAuth = { ...start, authorization: driver.authorize(pile.pileId, 3_000, t + 600) };
+    await expect(
+      staging.submit(client(A), (ctx) => startSession(ctx, withStagingAuth)),
+    ).rejects.toMatchObject({ code: 'BAD_SIGNATURE', message: expect.stringContaining('START reading') });
+    driver.network = 'evpay-prod';
+    const refund = driver.refund(B, 10_000, t + 600);
+    await expect(staging.submit(client(B), (ctx) => refundWallet(ctx, refund))).rejects.toMatchObject({
+      code: 'BAD_SIGNATURE',
+    });
+    expect((await staging.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId))).balanceFen).toBe(
+      10_000,
+    );
   });
 });

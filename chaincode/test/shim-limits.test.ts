@@ -13,7 +13,7 @@ import { genesisDigest } from '../src/domain/consortium';
 import type { KV, StateStore } from '../src/domain/context';
 import { Keys } from '../src/domain/keys';
 import { withReadCache } from '../src/domain/state';
-import { AUDITOR_MSP, Driver, OPS, PARAMS, TARIFF } from './support/fixtures';
+import { Driver, genesis, OPS, PARAMS } from './support/fixtures';
 import { identity, ShimPeer, TOTAL_QUERY_LIMIT, type Identity } from './support/shimPeer';
 
 jest.setTimeout(300_000);
@@ -21,7 +21,7 @@ jest.setTimeout(300_000);
 const A = OPS.A.mspId; // AlphaMSP sorts before BetaMSP
 const B = OPS.B.mspId;
 const MEMBERS = [OPS.A, OPS.B, OPS.C];
-const GENESIS = { operators: MEMBERS, auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF };
+const GENESIS = genesis(MEMBERS);
 const T0 = 1_767_225_600;
 const admin = (m: string): Identity => identity(m, 'admin');
 const client = (m: string): Identity => identity(m, 'client');

@@ -27,7 +27,7 @@ import type { Pile } from '../src/domain/piles';
 import type { Session } from '../src/domain/sessions';
 import { withReadCache } from '../src/domain/state';
 import type { Wallet } from '../src/domain/wallets';
-import { AUDITOR_MSP, Driver, OPS, PARAMS, PileDevice, TARIFF } from './support/fixtures';
+import { AUDITOR_MSP, Driver, genesis, NETWORK, OPS, PARAMS, PileDevice, TARIFF } from './support/fixtures';
 import { identity, ShimPeer, type Identity, type TxResult } from './support/shimPeer';
 
 jest.setTimeout(60_000);
@@ -36,7 +36,7 @@ const A = OPS.A.mspId;
 const B = OPS.B.mspId;
 const C = OPS.C.mspId;
 const MEMBERS = [OPS.A, OPS.B, OPS.C];
-const GENESIS = { operators: MEMBERS, auditorMspIds: [AUDITOR_MSP], params: PARAMS, tariff: TARIFF };
+const GENESIS = genesis(MEMBERS);
 /** 2026-01-01T00:00:00Z = 08:00 in China: the start of a flat tariff period. */
 const T0 = 1_767_225_600;
 const HOUR = 3600;
@@ -175,6 +175,7 @@ describe('bootstrap through the shim', () => {
     expect(consortium).toMatchObject({
       auditorMspIds: [AUDITOR_MSP],
       genesisSm3: genesisDigest(GENESIS),
+      networkId: NETWORK,
       initializedAt: expect.any(Number),
     });
     expect(consortium.initializedBy).toBe(A);

@@ -12,7 +12,7 @@ import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
 import { getWallet, openWallet, refundWallet, topUp } from '../../chaincode/src/domain/wallets';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
-import { admin, bootstrap, client, genesis, OPS } from '../../chaincode/test/support/fixtures';
+import { admin, bootstrap, client, genesis, NETWORK, OPS } from '../../chaincode/test/support/fixtures';
 import {
   beanBalance,
   buyBeans,
@@ -73,7 +73,7 @@ describe('evpay binary', () => {
     const r = spawnSync(process.execPath, [BIN, ...args], {
       cwd: dir,
       encoding: 'utf8',
-      env: { ...process.env, ...env },
+      env: { ...process.env, EVPAY_NETWORK: NETWORK, ...env },
     });
     let out: Record<string, unknown> = {};
     try {
@@ -342,6 +342,11 @@ describe('evpay binary', () => {
         {},
         '"now", "+SECONDS" or Unix seconds',
       ],
+      [
+        ['sign', 'claim', '--key', 'driver.key', '--envelope', 'e', '--expires', '+60', '--network', 'a/b'],
+        {},
+        'network',
+      ],
       [['pubkey', '--key', 'pile.key'], { EVPAY_PASSPHRASE: 'not the passphrase' }, 'wrong passphrase'],
       [['pubkey', '--key', 'missing.key'], {}, 'cannot read key file missing.key'],
     ];
@@ -352,6 +357,16 @@ describe('evpay binary', () => {
       expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
       expect(r.err).toContain(message);
     }
+    // Without a network id (no --network, no EVPAY_NETWORK) nothing is signed.
+    const noNetwork: NodeJS.ProcessEnv = { ...process.env };
+    delete noNetwork.EVPAY_NETWORK;
+    const bare = spawnSync(
+      process.execPath,
+      [BIN, 'sign', 'claim', '--key', 'driver.key', '--envelope', 'e', '--expires', '+60'],
+      { cwd: dir, encoding: 'utf8', env: noNetwork },
+    );
+    expect([bare.status, bare.stdout]).toEqual([2, '']);
+    expect(bare.stderr).toContain("--network <id>' not specified");
     const r = spawnSync(process.execPath, [BIN, 'keygen', '--out', 'k4.key'], {
       cwd: dir,
       encoding: 'utf8',

@@ -14,6 +14,8 @@ export interface Consortium {
   initializedBy: string;
   /** SM3 of the genesis document every endorsing peer had pinned (consortium.ts: genesisDigest). */
   genesisSm3: string;
+  /** Every driver and pile signature names it (messages.ts), so none can be replayed in another network. */
+  networkId: string;
 }
 
 export interface Operator {
@@ -33,6 +35,11 @@ export async function getConsortium(ctx: TxContext): Promise<Consortium> {
   const c = await getJson<Consortium>(ctx.store, Keys.consortium());
   if (!c) return fail('CONSORTIUM_NOT_INITIALIZED', 'the consortium has not been initialized');
   return c;
+}
+
+/** The network id every signed message must name (see messages.ts). */
+export async function networkId(ctx: TxContext): Promise<string> {
+  return (await getConsortium(ctx)).networkId;
 }
 
 export async function getOperator(ctx: TxContext, mspId: string): Promise<Operator> {

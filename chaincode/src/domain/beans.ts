@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { appendAudit } from './audit';
 import { addPosition } from './clearing';
-import { getOperator, requireAdminRole, requireOperator, requireOperatorAdmin } from './access';
+import { getOperator, networkId, requireAdminRole, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -246,7 +246,7 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   await requireOperator(ctx);
   const req = parse(purchaseSchema, input, 'purchase');
   const w = await getWallet(ctx, req.walletId);
-  requireSignature(w.publicKey, beanPurchaseText(req), req.signature, 'purchase');
+  requireSignature(w.publicKey, beanPurchaseText(await networkId(ctx), req), req.signature, 'purchase');
   // Replay first: a retried purchase learns it went through, not that the beans or money ran out.
   await consumeNonce(ctx, w.walletId, req.nonce);
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the purchase authorization has expired');
@@ -309,7 +309,7 @@ export async function transferBeans(ctx: TxContext, input: unknown): Promise<{ f
   const req = parse(transferSchema, input, 'transfer');
   const from = await getWallet(ctx, req.fromWalletId);
   await getWallet(ctx, req.toWalletId);
-  requireSignature(from.publicKey, beanTransferText(req), req.signature, 'transfer');
+  requireSignature(from.publicKey, beanTransferText(await networkId(ctx), req), req.signature, 'transfer');
   await consumeNonce(ctx, from.walletId, req.nonce); // replay first, as for a purchase
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the transfer authorization has expired');
   const have = await beanBalance(ctx, req.fromWalletId, req.issuer);

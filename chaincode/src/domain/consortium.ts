@@ -19,7 +19,7 @@ import { Keys } from './keys';
 import { paramsAt, paramsDraftSchema, type Params } from './params';
 import { exists, getJson, putJson, emit } from './state';
 import { tariffDraftSchema, type Tariff } from './tariff';
-import { mspIdSchema, parse } from './validate';
+import { idSchema, mspIdSchema, parse } from './validate';
 import { appendAudit } from './audit';
 import { poolCredit } from './pool';
 
@@ -31,6 +31,8 @@ export const operatorNameSchema = z
 
 export const initSchema = z
   .object({
+    /** Names this deployment in every signed message; give each deployment its own (e.g. "evpay-cn-prod"). */
+    networkId: idSchema,
     operators: z
       .array(z.object({ mspId: mspIdSchema, name: operatorNameSchema }).strict())
       .min(1)
@@ -95,6 +97,7 @@ export async function initConsortium(
     initializedAt: ctx.now,
     initializedBy: ctx.caller.mspId,
     genesisSm3: digest,
+    networkId: req.networkId,
   };
   await putJson(ctx.store, Keys.consortium(), consortium);
   for (const o of req.operators)

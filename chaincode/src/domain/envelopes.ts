@@ -15,7 +15,7 @@ import { sm3Hex } from '../crypto';
 import { appendAudit } from './audit';
 import { beanBalance, setBeanBalance } from './beans';
 import { setTreasury, treasury } from './treasury';
-import { requireOperator, requireOperatorAdmin } from './access';
+import { networkId, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -204,7 +204,7 @@ export async function claimEnvelope(ctx: TxContext, input: unknown): Promise<{ b
   const req = parse(claimSchema, input, 'claim');
   const env = await getRecord(ctx, req.envelopeId);
   const w = await getWallet(ctx, req.walletId);
-  requireSignature(w.publicKey, envelopeClaimText(req), req.signature, 'claim');
+  requireSignature(w.publicKey, envelopeClaimText(await networkId(ctx), req), req.signature, 'claim');
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the claim authorization has expired');
   if (env.status !== 'open' || ctx.now >= env.expiresAt)
     fail('ENVELOPE_EXPIRED', `envelope ${env.envelopeId} has expired`);

@@ -1,16 +1,19 @@
 /**
  * The exact texts that drivers and piles sign with SM2 (default user ID). One line per field, fixed order,
- * prefixed by a domain tag and version so a signature for one purpose can never be replayed for another.
- * Fields are validated identifiers or integers, so they cannot contain a newline.
+ * after a tag line with the kind and version, so a signature for one purpose can never be replayed for
+ * another, and a line with the consortium's network id, so a signature for one deployment can never be
+ * replayed in another (a driver may use one key everywhere). Fields are validated identifiers or
+ * integers, so they cannot contain a newline.
  */
 import { sm2Verify, sm3Hex } from '../crypto';
 import { fail } from './errors';
 
 export type SignedKind = 'AUTH' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM' | 'REFUND';
 
-function text(kind: SignedKind, fields: ReadonlyArray<string | number>): string {
-  for (const f of fields) if (String(f).includes('\n')) throw new Error('signed field contains a newline');
-  return [`EVPAY/${kind}/1`, ...fields.map(String)].join('\n');
+function text(kind: SignedKind, network: string, fields: ReadonlyArray<string | number>): string {
+  const lines = [network, ...fields.map(String)];
+  for (const f of lines) if (f.includes('\n')) throw new Error('signed field contains a newline');
+  return [`EVPAY/${kind}/1`, ...lines].join('\n');
 }
 
 export interface Authorization {
@@ -20,8 +23,8 @@ export interface Authorization {
   nonce: string;
   expiresAt: number;
 }
-export const authorizationText = (a: Authorization): string =>
-  text('AUTH', [a.walletId, a.pileId, a.capFen, a.nonce, a.expiresAt]);
+export const authorizationText = (network: string, a: Authorization): string =>
+  text('AUTH', network, [a.walletId, a.pileId, a.capFen, a.nonce, a.expiresAt]);
 
 export type ReadingKind = 'START' | 'PROGRESS' | 'STOP';
 export interface MeterReading {
@@ -31,8 +34,8 @@ export interface MeterReading {
   meterWh: number;
   readAt: number;
 }
-export const readingText = (r: MeterReading): string =>
-  text('READING', [r.kind, r.sessionId, r.pileId, r.meterWh, r.readAt]);
+export const readingText = (network: string, r: MeterReading): string =>
+  text('READING', network, [r.kind, r.sessionId, r.pileId, r.meterWh, r.readAt]);
 
 export interface BeanPurchase {
   walletId: string;
@@ -42,8 +45,8 @@ export interface BeanPurchase {
   nonce: string;
   expiresAt: number;
 }
-export const beanPurchaseText = (p: BeanPurchase): string =>
-  text('BEANS-BUY', [p.walletId, p.issuer, p.beans, p.maxCostFen, p.nonce, p.expiresAt]);
+export const beanPurchaseText = (network: string, p: BeanPurchase): string =>
+  text('BEANS-BUY', network, [p.walletId, p.issuer, p.beans, p.maxCostFen, p.nonce, p.expiresAt]);
 
 export interface BeanTransfer {
   fromWalletId: string;
@@ -53,16 +56,16 @@ export interface BeanTransfer {
   nonce: string;
   expiresAt: number;
 }
-export const beanTransferText = (t: BeanTransfer): string =>
-  text('BEANS-TRANSFER', [t.fromWalletId, t.toWalletId, t.issuer, t.beans, t.nonce, t.expiresAt]);
+export const beanTransferText = (network: string, t: BeanTransfer): string =>
+  text('BEANS-TRANSFER', network, [t.fromWalletId, t.toWalletId, t.issuer, t.beans, t.nonce, t.expiresAt]);
 
 export interface EnvelopeClaim {
   envelopeId: string;
   walletId: string;
   expiresAt: number;
 }
-export const envelopeClaimText = (c: EnvelopeClaim): string =>
-  text('ENVELOPE-CLAIM', [c.envelopeId, c.walletId, c.expiresAt]);
+export const envelopeClaimText = (network: string, c: EnvelopeClaim): string =>
+  text('ENVELOPE-CLAIM', network, [c.envelopeId, c.walletId, c.expiresAt]);
 
 /** A driver's request to be paid out wallet money in cash by `operator` (the operator that pays it). */
 export interface Refund {
@@ -72,8 +75,8 @@ export interface Refund {
   nonce: string;
   expiresAt: number;
 }
-export const refundText = (r: Refund): string =>
-  text('REFUND', [r.walletId, r.operator, r.amountFen, r.nonce, r.expiresAt]);
+export const refundText = (network: string, r: Refund): string =>
+  text('REFUND', network, [r.walletId, r.operator, r.amountFen, r.nonce, r.expiresAt]);
 
 /** A wallet's id: SM3 of its uncompressed public key bytes, lowercase hex. */
 export function walletIdOf(publicKeyHex: string): string {

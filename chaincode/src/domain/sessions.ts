@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { appendAudit } from './audit';
 import { beanBalance, rebateFor, redeemBeans, setBeanBalance } from './beans';
 import { addPosition } from './clearing';
-import { getOperator } from './access';
+import { getOperator, networkId } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -114,11 +114,15 @@ async function tariffAt(ctx: TxContext, t: number): Promise<Tariff> {
   return tariff;
 }
 
-function checkReading(pile: Pile, r: MeterReading & { signature: string }, now: number): void {
+async function checkReading(
+  ctx: TxContext,
+  pile: Pile,
+  r: MeterReading & { signature: string },
+): Promise<void> {
   if (r.pileId !== pile.pileId)
     fail('READING_MISMATCH', `reading is for pile ${r.pileId}, not ${pile.pileId}`);
-  requireSignature(pile.publicKey, readingText(r), r.signature, `${r.kind} reading`);
-  if (r.readAt > now + MAX_CLOCK_SKEW_SEC)
+  requireSignature(pile.publicKey, readingText(await networkId(ctx), r), r.signature, `${r.kind} reading`);
+  if (r.readAt > ctx.now + MAX_CLOCK_SKEW_SEC)
     fail('READING_OUT_OF_ORDER', 'reading is stamped in the future', { readAt: r.readAt });
 }
 
@@ -132,10 +136,15 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
   if (pile.activeSession)
     fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });
   const wallet = await getWallet(ctx, auth.walletId);
-  requireSignature(wallet.publicKey, authorizationText(auth), auth.signature, 'authorization');
+  requireSignature(
+    wallet.publicKey,
+    authorizationText(await networkId(ctx), auth),
+    auth.signature,
+    'authorization',
+  );
   if (auth.expiresAt < ctx.now)
     fail('AUTHORIZATION_EXPIRED', 'the driver authorization has expired', { expiresAt: auth.expiresAt });
-  checkReading(pile, reading, ctx.now);
+  await checkReading(ctx, pile, reading);
   if (reading.meterWh < pile.lastMeterWh)
     fail(
       'METER_WENT_BACKWARDS',
@@ -223,7 +232,7 @@ async function settle(
   if (reading) {
     if (reading.sessionId !== sessionId)
       fail('READING_MISMATCH', `reading is for session ${reading.sessionId}`);
-    checkReading(pile, reading, ctx.now);
+    await checkReading(ctx, pile, reading);
     if (reading.meterWh < session.start.meterWh)
       fail(
         'METER_WENT_BACKWARDS',

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { isValidSm2PublicKey } from '../crypto';
 import { appendAudit } from './audit';
 import { addPosition } from './clearing';
-import { requireOperator } from './access';
+import { networkId, requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -124,7 +124,7 @@ export async function refundWallet(ctx: TxContext, input: unknown): Promise<Wall
   const op = await requireOperator(ctx);
   const req = parse(refundSchema, input, 'refund');
   const w = await getWallet(ctx, req.walletId);
-  requireSignature(w.publicKey, refundText(req), req.signature, 'refund');
+  requireSignature(w.publicKey, refundText(await networkId(ctx), req), req.signature, 'refund');
   if (req.operator !== op.mspId)
     fail('FORBIDDEN', `the driver asked ${req.operator} to pay this refund, not ${op.mspId}`, {
       operator: req.operator,

@@ -23,6 +23,8 @@ export const OPS = {
   D: { mspId: 'DeltaMSP', name: 'Delta Grid' },
 } as const;
 export const AUDITOR_MSP = 'AuditorMSP';
+/** The network id of the test consortium, named in every signed message. */
+export const NETWORK = 'evpay-test';
 
 export const admin = (mspId: string): Caller => ({
   mspId,
@@ -72,7 +74,11 @@ export const TARIFF: TariffDraft = {
 };
 
 /** The genesis document the founding operators agree on. */
-export const genesis = (ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS)) => ({
+export const genesis = (
+  ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS),
+  networkId = NETWORK,
+) => ({
+  networkId,
   operators: ops,
   auditorMspIds: [AUDITOR_MSP],
   params: PARAMS,
@@ -93,32 +99,35 @@ export async function bootstrap(
 let nonceSeq = 0;
 export class Driver {
   readonly keys: Sm2KeyPair = sm2GenerateKeyPair();
+  /** The network the driver signs for (the consortium's networkId). */
+  network = NETWORK;
   readonly walletId = walletIdOf(this.keys.publicKeyHex);
 
   authorize(pileId: string, capFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const a = { walletId: this.walletId, pileId, capFen, nonce, expiresAt };
-    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(a)) };
+    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(this.network, a)) };
   }
   buy(issuer: string, beans: number, maxCostFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const p = { walletId: this.walletId, issuer, beans, maxCostFen, nonce, expiresAt };
-    return { ...p, signature: sm2Sign(this.keys.privateKeyHex, beanPurchaseText(p)) };
+    return { ...p, signature: sm2Sign(this.keys.privateKeyHex, beanPurchaseText(this.network, p)) };
   }
   transfer(to: string, issuer: string, beans: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const t = { fromWalletId: this.walletId, toWalletId: to, issuer, beans, nonce, expiresAt };
-    return { ...t, signature: sm2Sign(this.keys.privateKeyHex, beanTransferText(t)) };
+    return { ...t, signature: sm2Sign(this.keys.privateKeyHex, beanTransferText(this.network, t)) };
   }
   refund(operator: string, amountFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const r = { walletId: this.walletId, operator, amountFen, nonce, expiresAt };
-    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, refundText(r)) };
+    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, refundText(this.network, r)) };
   }
   claim(envelopeId: string, expiresAt: number) {
     const c = { envelopeId, walletId: this.walletId, expiresAt };
-    return { ...c, signature: sm2Sign(this.keys.privateKeyHex, envelopeClaimText(c)) };
+    return { ...c, signature: sm2Sign(this.keys.privateKeyHex, envelopeClaimText(this.network, c)) };
   }
 }
 
 export class PileDevice {
   readonly keys: Sm2KeyPair = sm2GenerateKeyPair();
+  network = NETWORK;
   constructor(readonly pileId: string) {}
   get localId(): string {
     return this.pileId.slice(this.pileId.indexOf('.') + 1);
@@ -131,6 +140,6 @@ export class PileDevice {
     signWith: Sm2KeyPair = this.keys,
   ) {
     const r = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
-    return { ...r, signature: sm2Sign(signWith.privateKeyHex, readingText(r)) };
+    return { ...r, signature: sm2Sign(signWith.privateKeyHex, readingText(this.network, r)) };
   }
 }

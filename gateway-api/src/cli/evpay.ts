@@ -71,6 +71,16 @@ function expiring(c: Command): Command {
     .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier);
 }
 
+/** The consortium's network id, which every signed message names (InitConsortium's networkId). */
+function withNetwork(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--network <id>', "the consortium's network id (its genesis document's networkId)")
+      .env('EVPAY_NETWORK')
+      .argParser(identifier)
+      .makeOptionMandatory(),
+  );
+}
+
 /** One `sign <what>` subcommand: its options, then key file -> message -> SM2 signature -> JSON. */
 function signCommand<O extends KeyOptions, M extends object>(
   parent: Command,
@@ -78,13 +88,15 @@ function signCommand<O extends KeyOptions, M extends object>(
   description: string,
   configure: (c: Command) => Command,
   build: (o: O, walletId: string) => M,
-  text: (m: M) => string,
+  text: (network: string, m: M) => string,
 ): void {
-  configure(withKey(parent.command(name).description(description))).action((o: O) => {
-    const kp = loadKey(o);
-    const msg = build(o, walletIdOf(kp.publicKeyHex));
-    print({ ...msg, signature: sm2Sign(kp.privateKeyHex, text(msg)) });
-  });
+  configure(withNetwork(withKey(parent.command(name).description(description)))).action(
+    (o: O & { network: string }) => {
+      const kp = loadKey(o);
+      const msg = build(o, walletIdOf(kp.publicKeyHex));
+      print({ ...msg, signature: sm2Sign(kp.privateKeyHex, text(o.network, msg)) });
+    },
+  );
 }
 
 export function program(): Command {
@@ -241,7 +253,7 @@ export function program(): Command {
     refundText,
   );
 
-  p.command('verify')
+  withNetwork(p.command('verify'))
     .description('check the signature of a signed message (exit 0 valid, 1 invalid)')
     .addOption(
       new Option('--kind <kind>')
@@ -253,6 +265,7 @@ export function program(): Command {
     .action(
       (o: {
         kind: 'authorization' | 'reading' | 'purchase' | 'transfer' | 'claim' | 'refund';
+        network: string;
         publicKey: string;
         message: string;
       }) => {
@@ -264,12 +277,12 @@ export function program(): Command {
           throw new UsageError(`${o.message} is not JSON`);
         }
         const texts = {
-          authorization: () => authorizationText(m as never),
-          reading: () => readingText(m as never),
-          purchase: () => beanPurchaseText(m as never),
-          transfer: () => beanTransferText(m as never),
-          claim: () => envelopeClaimText(m as never),
-          refund: () => refundText(m as never),
+          authorization: () => authorizationText(o.network, m as never),
+          reading: () => readingText(o.network, m as never),
+          purchase: () => beanPurchaseText(o.network, m as never),
+          transfer: () => beanTransferText(o.network, m as never),
+          claim: () => envelopeClaimText(o.network, m as never),
+          refund: () => refundText(o.network, m as never),
         };
         const valid = typeof m.signature === 'string' && sm2Verify(o.publicKey, texts[o.kind](), m.signature);
         print({ valid });
