@@ -121,10 +121,15 @@ describe('session rejections', () => {
       second.walletId,
       1_000,
     ]);
-    // Neither operator can settle the other's "s1", even with its own pile's signed reading of that id.
+    // Neither operator can stop a session of the other's pile, even holding that pile's signed reading.
     await expect(
       ledger.submit(client(A), (ctx) =>
         stopSession(ctx, { stopReading: other.reading('STOP', 's1', 3_000, t + 400) }),
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR' });
+    await expect(
+      ledger.submit(client(B), (ctx) =>
+        stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 3_000, t + 400) }),
       ),
     ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR' });
   });
