@@ -2,9 +2,10 @@
  * No hot keys: settlements at different piles and wallets, and top-ups at one operator, all simulated
  * against the same committed state and committed in one block, are all valid. (On a peer, a shared key
  * would let one transaction per key per block through; see the MVCC race in rejections.test.ts.)
- * Claims of one red envelope spread over its buckets, so many commit per block.
+ * Claims of one red envelope, and sales of one operator's beans, spread over buckets: many commit per block.
  */
-import { beanBalance, creditReward, issueBeans } from '../src/domain/beans';
+import { beanBalance, buyBeans, creditReward, issuanceState, issueBeans } from '../src/domain/beans';
+import { setOperatorPolicy } from '../src/domain/consortium';
 import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../src/domain/envelopes';
 import { registerPile } from '../src/domain/piles';
 import { startSession, stopSession } from '../src/domain/sessions';
@@ -171,4 +172,44 @@ test('a claim and the close of its envelope in one block never both commit', asy
   const close2 = await ledger2.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
   expect(ledger2.commitBlock([close2, claim2])).toEqual(['VALID', 'MVCC_READ_CONFLICT']);
   expect((await ledger2.evaluate(auditor, (ctx) => getEnvelope(ctx, 'e'))).returnedBeans).toBe(10);
+});
+
+test('bean sales of one operator commit many per block: one per treasury bucket, not one per treasury', async () => {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const N = 30;
+  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 4 * N * PARAMS.beanFaceValueFen));
+  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 4 * N, reference: 'i1' }));
+  await ledger.submit(admin(B), (ctx) =>
+    setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 90 }),
+  );
+  const drivers = Array.from({ length: N }, () => new Driver());
+  for (const [i, d] of drivers.entries()) {
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    await ledger.submit(client(A), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 1_000, reference: `t${i}` }),
+    );
+  }
+  const t = ledger.now;
+  const orders = drivers.map((d) => d.buy(B, 2, 180, t + 600));
+  let waiting = drivers.map((_, i) => i);
+  const perBlock: number[] = [];
+  while (waiting.length > 0 && perBlock.length < N) {
+    const sims = await Promise.all(
+      waiting.map((i) => ledger.simulate(client(B), (ctx) => buyBeans(ctx, orders[i]))),
+    );
+    expect(sims.every((s) => s.ok)).toBe(true);
+    const verdicts = ledger.commitBlock(sims);
+    expect(verdicts.every((v) => v === 'VALID' || v === 'MVCC_READ_CONFLICT')).toBe(true);
+    perBlock.push(verdicts.filter((v) => v === 'VALID').length);
+    waiting = waiting.filter((_, k) => verdicts[k] !== 'VALID');
+  }
+  // One treasury key would let one sale through per block. 30 purchases over 16 buckets: about 14 start
+  // in distinct buckets and commit in the first block.
+  expect(perBlock[0]).toBeGreaterThanOrEqual(8);
+  expect(perBlock.length).toBeLessThanOrEqual(N / 3);
+  for (const d of drivers)
+    expect(await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, d.walletId, B))).toBe(2);
+  const state = await ledger.evaluate(client(B), (ctx) => issuanceState(ctx, B));
+  expect(state.treasury).toBe(4 * N - 2 * N);
 });

@@ -28,7 +28,7 @@ import {
 } from '../src/domain/envelopes';
 import { registerPile, type Pile } from '../src/domain/piles';
 import { startSession, stopSession, type Session } from '../src/domain/sessions';
-import type { Treasury } from '../src/domain/treasury';
+import type { TreasuryBucket } from '../src/domain/treasury';
 import { openWallet, refundWallet, topUp, type Wallet } from '../src/domain/wallets';
 import { MemoryLedger } from './support/ledger';
 import { admin, bootstrap, client, Driver, OPS, PileDevice } from './support/fixtures';
@@ -258,7 +258,7 @@ test('money and beans are conserved over random histories', async () => {
 
       for (const o of OPERATORS) {
         const issued = sum(ledger.entries<IssuedDelta>(`issued/${o}/`), (e) => e.value.beans);
-        const treasury = (ledger.raw(`treasury/${o}`) as Treasury | undefined)?.beans ?? 0;
+        const treasury = sum(ledger.entries<TreasuryBucket>(`treasury/${o}/`), (e) => e.value.beans);
         const floats = sum(
           ledger.entries<Pile>('pile/').filter((e) => e.value.operator === o),
           (e) => e.value.rebateFloat,

@@ -124,7 +124,7 @@ test('IssueBeans past totalQueryLimit issuance records: no bean without backing'
       const d: IssuedDelta = { beans: 1, backingFen: 1, txId, at: T0 };
       issued.set(Keys.beanIssued(B, txId), enc.encode(JSON.stringify(d)));
     }
-    issued.set(Keys.beanTreasury(B), enc.encode(JSON.stringify({ mspId: B, beans: backed })));
+    issued.set(Keys.beanTreasury(B, 0), enc.encode(JSON.stringify({ mspId: B, bucket: 0, beans: backed })));
     state.commit('seed-issuance', { seconds: T0, nanos: 0 }, issued);
 
     const state0 = await run(client(B), 'GetIssuance', B);

@@ -37,7 +37,7 @@ import {
   signatureSchema,
   timestampSchema,
 } from './validate';
-import { setTreasury, treasury } from './treasury';
+import { creditTreasury, debitTreasury, startBucket, treasury } from './treasury';
 
 export interface BeanBalance {
   walletId: string;
@@ -168,7 +168,7 @@ export async function issueBeans(ctx: TxContext, input: unknown): Promise<Issuan
   const backingFen = req.beans * state.beanFaceValueFen; // <= rewardsFen, so exact
   const delta: IssuedDelta = { beans: req.beans, backingFen, txId: ctx.txId, at: ctx.now };
   await putJson(ctx.store, Keys.beanIssued(op.mspId, ctx.txId), delta);
-  await setTreasury(ctx, op.mspId, state.treasury + req.beans);
+  await creditTreasury(ctx, op.mspId, req.beans);
   await appendAudit(ctx, op.mspId, 'BeansIssued', { beans: req.beans });
   emit(ctx, 'BeansIssued', { issuer: op.mspId, beans: req.beans });
   return {
@@ -187,9 +187,7 @@ export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promi
   requireAdminRole(ctx); // spends the operator's treasury, like issuing beans
   if (pile.status === 'retired') fail('PILE_RETIRED', `pile ${pile.pileId} is retired`);
   await consumeReference(ctx, 'float', pile.operator, req.reference);
-  const t = await treasury(ctx, pile.operator);
-  if (req.beans > t) fail('INSUFFICIENT_BEANS', `treasury holds ${t} beans`, { treasury: t });
-  await setTreasury(ctx, pile.operator, t - req.beans);
+  await debitTreasury(ctx, pile.operator, req.beans);
   const updated: Pile = { ...pile, rebateFloat: pile.rebateFloat + req.beans };
   await putJson(ctx.store, Keys.pile(pile.pileId), updated);
   await appendAudit(ctx, pile.operator, 'RebateFloatAllocated', { pileId: pile.pileId, beans: req.beans });
@@ -261,10 +259,9 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
     });
   if (available(w) < costFen)
     fail('INSUFFICIENT_FUNDS', `wallet has ${available(w)} fen available`, { costFen });
-  const t = await treasury(ctx, issuer.mspId);
-  if (t < req.beans) fail('INSUFFICIENT_BEANS', `${issuer.name} has ${t} beans for sale`, { treasury: t });
+  // Concurrent sales start in different treasury buckets, so most commit in the same block.
+  await debitTreasury(ctx, issuer.mspId, req.beans, startBucket(`${w.walletId}/${req.nonce}`));
   await putWallet(ctx, { ...w, balanceFen: w.balanceFen - costFen });
-  await setTreasury(ctx, issuer.mspId, t - req.beans);
   await setBeanBalance(
     ctx,
     w.walletId,

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { sm3Hex } from '../crypto';
 import { appendAudit } from './audit';
 import { beanBalance, setBeanBalance } from './beans';
-import { setTreasury, treasury } from './treasury';
+import { creditTreasury, debitTreasury } from './treasury';
 import { networkId, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
@@ -133,8 +133,6 @@ export async function createEnvelope(ctx: TxContext, input: unknown): Promise<En
     fail('INVALID_ARGUMENT', `expiresAt must be within ${p.envelopeMaxTtlSec} s from now`);
   if (await exists(ctx.store, Keys.envelope(req.envelopeId)))
     fail('ENVELOPE_EXISTS', `envelope ${req.envelopeId} exists`);
-  const t = await treasury(ctx, op.mspId);
-  if (t < req.totalBeans) fail('INSUFFICIENT_BEANS', `treasury holds ${t} beans`, { treasury: t });
   const amounts =
     req.split === 'equal'
       ? splitEqual(req.totalBeans, req.claimants)
@@ -158,7 +156,7 @@ export async function createEnvelope(ctx: TxContext, input: unknown): Promise<En
     first += size;
     return { ...b, taken: 0, takenBeans: 0 };
   });
-  await setTreasury(ctx, op.mspId, t - req.totalBeans);
+  await debitTreasury(ctx, op.mspId, req.totalBeans);
   await putJson(ctx.store, Keys.envelope(rec.envelopeId), rec);
   for (const b of buckets) await putJson(ctx.store, Keys.envelopeBucket(rec.envelopeId, b.bucket), b);
   const env = assemble(rec, buckets);
@@ -251,7 +249,7 @@ export async function closeEnvelope(ctx: TxContext, envelopeId: unknown): Promis
   // Reading every bucket makes a claim committed in the same block invalidate this close, or vice versa.
   const env = await withBuckets(ctx, rec);
   const returned = env.totalBeans - env.claimedBeans;
-  await setTreasury(ctx, env.issuer, (await treasury(ctx, env.issuer)) + returned);
+  await creditTreasury(ctx, env.issuer, returned);
   const closed: EnvelopeRecord = { ...rec, status: 'closed', returnedBeans: returned };
   await putJson(ctx.store, Keys.envelope(id), closed);
   await appendAudit(ctx, env.issuer, 'EnvelopeClosed', { envelopeId: id, returnedBeans: returned });

@@ -59,8 +59,8 @@ export const Keys = {
   /** Beans of `issuer` held by `walletId`. */
   beanBalance: (walletId: string, issuer: string) => k('beans', walletId, issuer),
   beanBalancesPrefix: (walletId: string) => k('beans', walletId) + SEP,
-  /** Operator's issued-but-undistributed beans. */
-  beanTreasury: (mspId: string) => k('treasury', mspId),
+  /** Operator's issued-but-undistributed beans, in buckets (treasury.ts). */
+  beanTreasury: (mspId: string, bucket: number) => k('treasury', mspId, pad(bucket, 2)),
   /** Cumulative issuance, one key per issuing transaction. */
   beanIssued: (mspId: string, txId: string) => k('issued', mspId, txId),
   beanIssuedPrefix: (mspId: string) => k('issued', mspId) + SEP,

@@ -12,7 +12,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
 import { getJson, putJson, rangeJson, emit } from './state';
-import { setTreasury, treasury } from './treasury';
+import { creditTreasury } from './treasury';
 import { idSchema, mspIdSchema, parse, positiveCountSchema, publicKeySchema, whSchema } from './validate';
 
 export type PileStatus = 'active' | 'suspended' | 'retired';
@@ -122,7 +122,7 @@ export async function setPileStatus(ctx: TxContext, input: unknown): Promise<Pil
   const returnedBeans = req.status === 'retired' ? pile.rebateFloat : 0;
   if (returnedBeans > 0) {
     // Beans set aside at a retired pile go back to the operator's treasury.
-    await setTreasury(ctx, pile.operator, (await treasury(ctx, pile.operator)) + pile.rebateFloat);
+    await creditTreasury(ctx, pile.operator, pile.rebateFloat);
     updated.rebateFloat = 0;
   }
   await putJson(ctx.store, Keys.pile(pile.pileId), updated);
