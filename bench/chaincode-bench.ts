@@ -3,9 +3,12 @@
  * It runs the domain rules on the in-memory world state (no Fabric), so it is a floor for the peer's
  * endorsement cost, not a network throughput; the network benchmark belongs to the gateway (issue 4).
  *
- *   npm run bench -- [--seconds 10] [--piles 50] [--out bench/results]
+ *   npm run bench -- [--seconds 10] [--piles 50] [--contenders 60] [--close-movements 50000]
+ *                    [--out bench/results]
  *
  * Client work (driver and pile signatures) is done before each timed batch and not counted.
+ * Also: how many claims of one red envelope and sales of one operator's beans commit per block when
+ * they all arrive at once (the bucketed keys), and what ClosePeriod costs over a busy period.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,23 +16,42 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sm2GenerateKeyPair, sm2Sign, sm2Verify, sm3Hex } from '../chaincode/src/crypto';
 import { MAX_TOPUP_FEN } from '../chaincode/src/domain/money';
+import { buyBeans, creditReward, issueBeans } from '../chaincode/src/domain/beans';
+import { closePeriod, periodOf, type PositionDelta } from '../chaincode/src/domain/clearing';
+import { setOperatorPolicy } from '../chaincode/src/domain/consortium';
+import { claimEnvelope, createEnvelope } from '../chaincode/src/domain/envelopes';
+import { Keys } from '../chaincode/src/domain/keys';
 import { registerPile } from '../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../chaincode/src/domain/sessions';
 import { openWallet, topUp } from '../chaincode/src/domain/wallets';
 import { MemoryLedger, type Simulation } from '../chaincode/test/support/ledger';
-import { bootstrap, client, Driver, OPS, PileDevice } from '../chaincode/test/support/fixtures';
+import {
+  admin,
+  bootstrap,
+  client,
+  Driver,
+  OPS,
+  PARAMS,
+  PileDevice,
+} from '../chaincode/test/support/fixtures';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     piles: { type: 'string', default: '50' },
+    contenders: { type: 'string', default: '60' },
+    'close-movements': { type: 'string', default: '50000' },
     out: { type: 'string', default: 'bench/results' },
   },
 });
 const SECONDS = Number(values.seconds);
 const PILES = Number(values.piles);
-if (!(SECONDS > 0 && PILES > 0 && Number.isInteger(PILES)))
-  throw new Error('--seconds and --piles must be positive');
+const CONTENDERS = Number(values.contenders);
+const CLOSE_MOVEMENTS = Number(values['close-movements']);
+if (!(SECONDS > 0 && [PILES, CONTENDERS, CLOSE_MOVEMENTS].every((n) => n > 0 && Number.isInteger(n))))
+  throw new Error('--seconds, --piles, --contenders and --close-movements must be positive');
+if (CONTENDERS > PARAMS.envelopeMaxClaimants)
+  throw new Error(`--contenders is at most ${PARAMS.envelopeMaxClaimants} (envelopeMaxClaimants)`);
 
 let peakRss = 0;
 const sampleRss = (): void => {
@@ -71,6 +93,83 @@ async function timed<T>(
   const sim = await fn();
   into.push(performance.now() - t0);
   return sim;
+}
+
+/** Everyone submits at once; whoever is invalidated resubmits against the next block. */
+async function untilAllCommit(
+  ledger: MemoryLedger,
+  jobs: ReadonlyArray<() => Promise<Simulation<unknown>>>,
+): Promise<number[]> {
+  let waiting = jobs.map((_, i) => i);
+  const perBlock: number[] = [];
+  while (waiting.length > 0 && perBlock.length < jobs.length) {
+    const sims = await Promise.all(waiting.map((i) => jobs[i]!()));
+    if (!sims.every((x) => x.ok)) throw new Error('a contention transaction failed to endorse');
+    const v = ledger.commitBlock(sims);
+    perBlock.push(v.filter((x) => x === 'VALID').length);
+    waiting = waiting.filter((_, k) => v[k] !== 'VALID');
+  }
+  return perBlock;
+}
+
+/** CONTENDERS wallets claim one envelope, then buy one operator's beans, all at once. */
+async function contention(contenders: number) {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const B = OPS.B.mspId;
+  const beans = 3 * contenders;
+  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'r', beans * PARAMS.beanFaceValueFen));
+  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans, reference: 'i' }));
+  await ledger.submit(admin(B), (ctx) =>
+    setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 90 }),
+  );
+  const drivers = Array.from({ length: contenders }, () => new Driver());
+  for (const [i, d] of drivers.entries()) {
+    await ledger.submit(client(B), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    await ledger.submit(client(B), (ctx) =>
+      topUp(ctx, { walletId: d.walletId, amountFen: 1_000, reference: `c${i}` }),
+    );
+  }
+  const t = ledger.now;
+  await ledger.submit(admin(B), (ctx) =>
+    createEnvelope(ctx, {
+      envelopeId: 'e',
+      totalBeans: contenders,
+      claimants: contenders,
+      split: 'random',
+      expiresAt: t + 3600,
+    }),
+  );
+  const claims = drivers.map((d) => d.claim('e', t + 3600));
+  const envelope = await untilAllCommit(
+    ledger,
+    claims.map((c) => () => ledger.simulate(client(B), (ctx) => claimEnvelope(ctx, c))),
+  );
+  const orders = drivers.map((d) => d.buy(B, 2, 180, t + 3600));
+  const sales = await untilAllCommit(
+    ledger,
+    orders.map((o) => () => ledger.simulate(client(B), (ctx) => buyBeans(ctx, o))),
+  );
+  return { contenders, envelopeClaimsPerBlock: envelope, beanSalesPerBlock: sales };
+}
+
+/** Endorsement time of ClosePeriod over MOVEMENTS position records (seeded as TopUp writes them). */
+async function closeCost(movements: number) {
+  const ledger = new MemoryLedger();
+  await bootstrap(ledger);
+  const A = OPS.A.mspId;
+  const period = periodOf(ledger.now, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
+  ledger.seed(
+    Array.from({ length: movements }, (_, i): [string, PositionDelta] => {
+      const txId = i.toString(16).padStart(64, '0');
+      return [Keys.position(period, A, txId, 0), { mspId: A, txId, at: ledger.now, topUpCashFen: 1 }];
+    }),
+  );
+  const t0 = performance.now();
+  const sim = await ledger.simulate(client(A), (ctx) => closePeriod(ctx, period), ledger.now + 2 * 86_400);
+  const ms = performance.now() - t0;
+  if (!sim.ok) throw new Error('ClosePeriod failed');
+  return { movements, endorseMs: Math.round(ms), rangeQueries: sim.ranges.length };
 }
 
 async function main(): Promise<void> {
@@ -153,11 +252,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < PILES; i++) meter[i]! += 20_000;
     sampleRss();
   }
+  const hot = await contention(CONTENDERS);
+  const close = await closeCost(CLOSE_MOVEMENTS);
+  sampleRss();
   clearInterval(timer);
   const cpu = os.cpus();
   const result = {
     date: new Date().toISOString(),
-    command: `npm run bench -- --seconds ${SECONDS} --piles ${PILES}`,
+    command: `npm run bench -- --seconds ${SECONDS} --piles ${PILES} --contenders ${CONTENDERS} --close-movements ${CLOSE_MOVEMENTS}`,
     machine: {
       cpu: cpu[0]?.model ?? 'unknown',
       cores: cpu.length,
@@ -175,6 +277,8 @@ async function main(): Promise<void> {
       startEndorseMs: stats(startMs),
       stopEndorseMs: stats(stopMs),
     },
+    contention: hot,
+    closePeriod: close,
     peakRssMiB: Math.round(peakRss / 2 ** 20),
   };
   mkdirSync(values.out!, { recursive: true });
@@ -198,6 +302,9 @@ async function main(): Promise<void> {
     `| sessions settled / s, one core, endorsement only | ${result.sessions.settledPerSecondOneCore} |`,
     `| start endorsement ms p50 / p95 / p99 | ${f(result.sessions.startEndorseMs.p50)} / ${f(result.sessions.startEndorseMs.p95)} / ${f(result.sessions.startEndorseMs.p99)} |`,
     `| stop+settle endorsement ms p50 / p95 / p99 | ${f(result.sessions.stopEndorseMs.p50)} / ${f(result.sessions.stopEndorseMs.p95)} / ${f(result.sessions.stopEndorseMs.p99)} |`,
+    `| ${hot.contenders} claims of one red envelope at once: commits per block | ${hot.envelopeClaimsPerBlock.join(', ')} |`,
+    `| ${hot.contenders} purchases of one operator's beans at once: commits per block | ${hot.beanSalesPerBlock.join(', ')} |`,
+    `| ClosePeriod over ${close.movements} movements: endorsement ms (range queries) | ${close.endorseMs} (${close.rangeQueries}) |`,
     `| peak RSS of the bench process | ${result.peakRssMiB} MiB |`,
     ``,
   ].join('\n');

@@ -37,7 +37,7 @@ import {
   signatureSchema,
   timestampSchema,
 } from './validate';
-import { creditTreasury, debitTreasury, startBucket, treasury } from './treasury';
+import { creditTreasury, debitTreasury, takeForSale, treasury } from './treasury';
 
 export interface BeanBalance {
   walletId: string;
@@ -260,7 +260,7 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   if (available(w) < costFen)
     fail('INSUFFICIENT_FUNDS', `wallet has ${available(w)} fen available`, { costFen });
   // Concurrent sales start in different treasury buckets, so most commit in the same block.
-  await debitTreasury(ctx, issuer.mspId, req.beans, startBucket(`${w.walletId}/${req.nonce}`));
+  await takeForSale(ctx, issuer.mspId, req.beans, `${w.walletId}/${req.nonce}`);
   await putWallet(ctx, { ...w, balanceFen: w.balanceFen - costFen });
   await setBeanBalance(
     ctx,

@@ -6,12 +6,13 @@
  *
  * CLAIM RULE (no hot key): the K shares are laid out in order over up to ENVELOPE_BUCKETS buckets, each
  * under its own key. A claim visits the buckets in an order drawn from SM3("<envelopeId>/<walletId>")
- * (bucketOrder) and takes the next share of the first bucket that has one left. Claims that land in
+ * (bucketOrder in buckets.ts) and takes the next share of the first bucket that has one left. Claims that land in
  * different buckets commit in the same block; only claims in one bucket serialize (MVCC). The envelope
  * key itself is written only at creation and at close, so a close and a claim can never both commit.
  */
 import { z } from 'zod';
 import { sm3Hex } from '../crypto';
+import { bucketOrder } from './buckets';
 import { appendAudit } from './audit';
 import { beanBalance, setBeanBalance } from './beans';
 import { creditTreasury, debitTreasury } from './treasury';
@@ -64,24 +65,6 @@ export interface Envelope extends EnvelopeRecord {
 /** How many shares each bucket holds: consecutive runs whose sizes differ by at most one. */
 export function bucketSizes(claimants: number): number[] {
   return splitEqual(claimants, Math.min(claimants, ENVELOPE_BUCKETS));
-}
-
-/**
- * The order in which a wallet's claim visits the buckets: it starts where the first 8 hex digits of
- * SM3("<envelopeId>/<walletId>") point and steps by a stride from the next 8, made coprime with the
- * bucket count so every bucket is visited once. Wallets that collide on a bucket then go separate ways
- * (with a step of one for all, every loser would queue for the same next bucket).
- */
-export function bucketOrder(envelopeId: string, walletId: string, buckets: number): number[] {
-  const h = sm3Hex(`${envelopeId}/${walletId}`);
-  const start = parseInt(h.slice(0, 8), 16) % buckets;
-  let step = 1 + (parseInt(h.slice(8, 16), 16) % Math.max(1, buckets - 1));
-  while (gcd(step, buckets) !== 1) step += 1;
-  return Array.from({ length: buckets }, (_, i) => (start + i * step) % buckets);
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** The envelope as read: its record and its buckets, in share order. */
@@ -232,7 +215,7 @@ async function bucketWithShare(
   env: EnvelopeRecord,
   walletId: string,
 ): Promise<EnvelopeBucket> {
-  for (const i of bucketOrder(env.envelopeId, walletId, env.buckets)) {
+  for (const i of bucketOrder(`${env.envelopeId}/${walletId}`, env.buckets)) {
     const b = await getJson<EnvelopeBucket>(ctx.store, Keys.envelopeBucket(env.envelopeId, i));
     if (b && b.taken < b.amounts.length) return b;
   }

@@ -4,15 +4,16 @@
  * the same key (Fabric lets one writer of a key through per block).
  *
  * TREASURY RULE: beans coming in (issuance, an envelope's unclaimed beans, a retired pile's float) are
- * spread over all buckets (splitEqual); beans going out are taken from the buckets in order from a start
- * bucket, each as far as it goes, until the amount is covered. A sale starts where SM3 of the purchase
- * points, so concurrent sales spread out; operator actions start at bucket 0.
+ * spread over all buckets (splitEqual). A sale takes from the buckets in the visit order of
+ * "<walletId>/<nonce>" (buckets.ts), each as far as it goes, so concurrent sales spread out. Operator
+ * spending (a rebate float, an envelope) takes from every bucket in proportion to what it holds
+ * (splitProportional), which keeps the buckets even for the sales.
  */
-import { sm3Hex } from '../crypto';
+import { bucketOrder } from './buckets';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
-import { splitEqual } from './money';
+import { splitEqual, splitProportional } from './money';
 import { getJson, putJson } from './state';
 
 export const TREASURY_BUCKETS = 16;
@@ -42,31 +43,38 @@ export async function treasury(ctx: TxContext, mspId: string): Promise<number> {
   return sum;
 }
 
-/** The bucket a sale starts taking from: the first 8 hex digits of SM3(seed) mod TREASURY_BUCKETS. */
-export function startBucket(seed: string): number {
-  return parseInt(sm3Hex(seed).slice(0, 8), 16) % TREASURY_BUCKETS;
-}
-
 /** Puts beans into the treasury, spread over every bucket. */
 export async function creditTreasury(ctx: TxContext, mspId: string, beans: number): Promise<void> {
   for (const [b, part] of splitEqual(beans, TREASURY_BUCKETS).entries())
     if (part > 0) await setBucket(ctx, mspId, b, (await bucketBeans(ctx, mspId, b)) + part);
 }
 
-/** Takes beans out, bucket by bucket from `start`; INSUFFICIENT_BEANS, writing nothing, if they fall short. */
-export async function debitTreasury(ctx: TxContext, mspId: string, beans: number, start = 0): Promise<void> {
+function short(mspId: string, held: number): never {
+  return fail('INSUFFICIENT_BEANS', `the treasury of ${mspId} holds ${held} beans`, { treasury: held });
+}
+
+/** A sale: beans taken bucket by bucket in the visit order of `seed`; nothing written if they fall short. */
+export async function takeForSale(ctx: TxContext, mspId: string, beans: number, seed: string): Promise<void> {
   const takes: Array<[bucket: number, rest: number]> = [];
   let left = beans;
-  for (let i = 0; i < TREASURY_BUCKETS && left > 0; i++) {
-    const b = (start + i) % TREASURY_BUCKETS;
+  for (const b of bucketOrder(seed, TREASURY_BUCKETS)) {
+    if (left === 0) break;
     const have = await bucketBeans(ctx, mspId, b);
     const take = Math.min(have, left);
     if (take > 0) takes.push([b, have - take]);
     left -= take;
   }
-  if (left > 0) {
-    const held = beans - left;
-    fail('INSUFFICIENT_BEANS', `the treasury of ${mspId} holds ${held} beans`, { treasury: held });
-  }
+  if (left > 0) short(mspId, beans - left);
   for (const [b, rest] of takes) await setBucket(ctx, mspId, b, rest);
+}
+
+/** Operator spending: beans taken from every bucket in proportion to what it holds. */
+export async function debitTreasury(ctx: TxContext, mspId: string, beans: number): Promise<void> {
+  const held: number[] = [];
+  for (let b = 0; b < TREASURY_BUCKETS; b++) held.push(await bucketBeans(ctx, mspId, b));
+  const total = held.reduce((a, x) => a + x, 0);
+  if (total < beans) short(mspId, total);
+  // Largest remainders go to buckets with a fractional share, so no part exceeds what its bucket holds.
+  for (const [b, part] of splitProportional(beans, held).entries())
+    if (part > 0) await setBucket(ctx, mspId, b, held[b]! - part);
 }
