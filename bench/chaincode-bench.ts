@@ -95,23 +95,6 @@ async function timed<T>(
   return sim;
 }
 
-/** Everyone submits at once; whoever is invalidated resubmits against the next block. */
-async function untilAllCommit(
-  ledger: MemoryLedger,
-  jobs: ReadonlyArray<() => Promise<Simulation<unknown>>>,
-): Promise<number[]> {
-  let waiting = jobs.map((_, i) => i);
-  const perBlock: number[] = [];
-  while (waiting.length > 0 && perBlock.length < jobs.length) {
-    const sims = await Promise.all(waiting.map((i) => jobs[i]!()));
-    if (!sims.every((x) => x.ok)) throw new Error('a contention transaction failed to endorse');
-    const v = ledger.commitBlock(sims);
-    perBlock.push(v.filter((x) => x === 'VALID').length);
-    waiting = waiting.filter((_, k) => v[k] !== 'VALID');
-  }
-  return perBlock;
-}
-
 /** CONTENDERS wallets claim one envelope, then buy one operator's beans, all at once. */
 async function contention(contenders: number) {
   const ledger = new MemoryLedger();
@@ -141,13 +124,11 @@ async function contention(contenders: number) {
     }),
   );
   const claims = drivers.map((d) => d.claim('e', t + 3600));
-  const envelope = await untilAllCommit(
-    ledger,
+  const envelope = await ledger.contend(
     claims.map((c) => () => ledger.simulate(client(B), (ctx) => claimEnvelope(ctx, c))),
   );
   const orders = drivers.map((d) => d.buy(B, 2, 180, t + 3600));
-  const sales = await untilAllCommit(
-    ledger,
+  const sales = await ledger.contend(
     orders.map((o) => () => ledger.simulate(client(B), (ctx) => buyBeans(ctx, o))),
   );
   return { contenders, envelopeClaimsPerBlock: envelope, beanSalesPerBlock: sales };

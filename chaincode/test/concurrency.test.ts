@@ -94,18 +94,11 @@ test('claims of one red envelope commit many per block: one per bucket, not one 
     await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
 
   // Everyone claims at once; whoever is invalidated retries against the next block's state.
-  let waiting = drivers;
-  const perBlock: number[] = [];
-  while (waiting.length > 0 && perBlock.length < K) {
-    const sims = await Promise.all(
-      waiting.map((d) => ledger.simulate(client(A), (ctx) => claimEnvelope(ctx, d.claim('gala', t + 3600)))),
-    );
-    expect(sims.every((s) => s.ok)).toBe(true);
-    const verdicts = ledger.commitBlock(sims);
-    expect(verdicts.every((v) => v === 'VALID' || v === 'MVCC_READ_CONFLICT')).toBe(true);
-    perBlock.push(verdicts.filter((v) => v === 'VALID').length);
-    waiting = waiting.filter((_, i) => verdicts[i] !== 'VALID');
-  }
+  const perBlock = await ledger.contend(
+    drivers.map(
+      (d) => () => ledger.simulate(client(A), (ctx) => claimEnvelope(ctx, d.claim('gala', t + 3600))),
+    ),
+  );
   // A single counter would let exactly one claim through per block (K blocks). Uniform start buckets
   // give about 38 of 60 in the first block; 20 is more than six standard deviations below that.
   expect(perBlock[0]).toBeGreaterThanOrEqual(20);
@@ -192,18 +185,9 @@ test('bean sales of one operator commit many per block: one per treasury bucket,
   }
   const t = ledger.now;
   const orders = drivers.map((d) => d.buy(B, 2, 180, t + 600));
-  let waiting = drivers.map((_, i) => i);
-  const perBlock: number[] = [];
-  while (waiting.length > 0 && perBlock.length < N) {
-    const sims = await Promise.all(
-      waiting.map((i) => ledger.simulate(client(B), (ctx) => buyBeans(ctx, orders[i]))),
-    );
-    expect(sims.every((s) => s.ok)).toBe(true);
-    const verdicts = ledger.commitBlock(sims);
-    expect(verdicts.every((v) => v === 'VALID' || v === 'MVCC_READ_CONFLICT')).toBe(true);
-    perBlock.push(verdicts.filter((v) => v === 'VALID').length);
-    waiting = waiting.filter((_, k) => verdicts[k] !== 'VALID');
-  }
+  const perBlock = await ledger.contend(
+    orders.map((o) => () => ledger.simulate(client(B), (ctx) => buyBeans(ctx, o))),
+  );
   // One treasury key would let one sale through per block. 30 purchases over 16 buckets: about 14 start
   // in distinct buckets and commit in the first block.
   expect(perBlock[0]).toBeGreaterThanOrEqual(8);

@@ -144,6 +144,30 @@ export class MemoryLedger {
     });
   }
 
+  /**
+   * Everyone submits at once and whoever is invalidated resubmits against the next block, until all have
+   * committed; answers how many committed per block. A transaction that fails to endorse, or that is
+   * invalidated for anything but a read conflict, throws.
+   */
+  async contend(jobs: ReadonlyArray<() => Promise<Simulation<unknown>>>): Promise<number[]> {
+    let waiting = jobs.map((_, i) => i);
+    const perBlock: number[] = [];
+    while (waiting.length > 0) {
+      if (perBlock.length === jobs.length) throw new Error('no progress: a job never commits');
+      const sims = await Promise.all(waiting.map((i) => jobs[i]!()));
+      const failed = sims.find((s) => !s.ok);
+      if (failed) throw failed.error;
+      const verdicts = this.commitBlock(sims);
+      const odd = verdicts.find(
+        (v) => v !== 'VALID' && v !== 'MVCC_READ_CONFLICT' && v !== 'PHANTOM_READ_CONFLICT',
+      );
+      if (odd) throw new Error(`transaction invalidated: ${odd}`);
+      perBlock.push(verdicts.filter((v) => v === 'VALID').length);
+      waiting = waiting.filter((_, k) => verdicts[k] !== 'VALID');
+    }
+    return perBlock;
+  }
+
   /** Simulate and commit one transaction alone in a block; throws the domain error if it failed. */
   async submit<T>(caller: Caller, fn: (ctx: TxContext) => Promise<T>, now = this.now): Promise<T> {
     const sim = await this.simulate(caller, fn, now);
