@@ -147,7 +147,7 @@ export class MemoryLedger {
   /**
    * Everyone submits at once and whoever is invalidated resubmits against the next block, until all have
    * committed; answers how many committed per block. A transaction that fails to endorse, or that is
-   * invalidated for anything but a read conflict, throws.
+   * invalidated for anything but an MVCC read conflict, throws.
    */
   async contend(jobs: ReadonlyArray<() => Promise<Simulation<unknown>>>): Promise<number[]> {
     let waiting = jobs.map((_, i) => i);
@@ -158,9 +158,7 @@ export class MemoryLedger {
       const failed = sims.find((s) => !s.ok);
       if (failed) throw failed.error;
       const verdicts = this.commitBlock(sims);
-      const odd = verdicts.find(
-        (v) => v !== 'VALID' && v !== 'MVCC_READ_CONFLICT' && v !== 'PHANTOM_READ_CONFLICT',
-      );
+      const odd = verdicts.find((v) => v !== 'VALID' && v !== 'MVCC_READ_CONFLICT');
       if (odd) throw new Error(`transaction invalidated: ${odd}`);
       perBlock.push(verdicts.filter((v) => v === 'VALID').length);
       waiting = waiting.filter((_, k) => verdicts[k] !== 'VALID');
