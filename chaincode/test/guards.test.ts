@@ -7,7 +7,7 @@ import { buyBeans, creditReward, issuanceState, issueBeans, transferBeans } from
 import { confirmTransfer, closePeriod, periodOf } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { claimEnvelope, closeEnvelope, createEnvelope } from '../src/domain/envelopes';
-import { enact, propose, vote } from '../src/domain/governance';
+import { enact, propose, tally, vote } from '../src/domain/governance';
 import { registerPile } from '../src/domain/piles';
 import { startSession } from '../src/domain/sessions';
 import { openWallet, topUp } from '../src/domain/wallets';
@@ -152,7 +152,43 @@ describe('consortium and membership', () => {
 });
 
 describe('governance guards', () => {
-  test('the first founder to pay its margin cannot govern alone: the quorum counts every admitted operator', async () => {
+  test('operators that never pay their margin lapse from the quorum and cannot freeze governance', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // A, B, C, D at 2/3
+    for (const o of [A, B]) await ledger.submit(admin(o), (ctx) => payMargin(ctx)); // C and D never pay
+    const t = ledger.now;
+    await ledger.submit(admin(A), (ctx) =>
+      propose(ctx, {
+        proposalId: 'p',
+        change: { kind: 'TARIFF', tariff: TARIFF },
+        effectiveFrom: t,
+        votingEndsAt: t + 30 * 86_400,
+      }),
+    );
+    for (const o of [A, B])
+      await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'p', approve: true }));
+    // Within marginDueSec C and D may still pay: 4 operators, 3 approvals needed.
+    const due = t + PARAMS.marginDueSec;
+    await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'p'), due - 1)).rejects.toMatchObject({
+      code: 'QUORUM_NOT_REACHED',
+      details: { approvals: 2, required: 3 },
+    });
+    // From then on their admission has lapsed from the quorum: 2 operators, 2 approvals needed.
+    expect(await ledger.evaluate(client(A), (ctx) => tally(ctx, 'p'), due)).toMatchObject({
+      operators: 2,
+      members: 2,
+      required: 2,
+    });
+    await ledger.submit(client(A), (ctx) => enact(ctx, 'p'), due);
+    // A late payer is a member again, and counts again.
+    await ledger.submit(admin(C), (ctx) => payMargin(ctx), due + 1);
+    expect(await ledger.evaluate(client(A), (ctx) => tally(ctx, 'p'), due + 1)).toMatchObject({
+      operators: 3,
+      required: 2,
+    });
+  });
+
+  test('the first founder to pay its margin cannot govern alone: unpaid founders count while they may pay', async () => {
     const ledger = new MemoryLedger();
     await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // four founders, 2/3 approvals
     await ledger.submit(admin(A), (ctx) => payMargin(ctx)); // B, C and D have not paid yet

@@ -5,8 +5,10 @@
  * replaces) and every earlier version stays readable.
  *
  * QUORUM RULE (written once): approvals >= ceil(operators x approvalNumerator / approvalDenominator),
- * operators = every admitted operator when the proposal is enacted, margin paid or not (else the first
- * founder to pay would be a quorum of one); only votes of operators whose margin is paid count.
+ * operators = the admitted operators, when the proposal is enacted, that have paid their margin or are
+ * still within marginDueSec of their admission (else the first founder to pay would be a quorum of one,
+ * and operators that never pay would freeze governance); only votes of operators whose margin is paid
+ * count.
  */
 import { z } from 'zod';
 import { appendAudit } from './audit';
@@ -152,7 +154,7 @@ export async function vote(ctx: TxContext, input: unknown): Promise<Vote> {
 }
 
 export interface Tally {
-  /** Every admitted operator, margin paid or not: the quorum is a share of these. */
+  /** Admitted operators that have paid or may still pay (QUORUM RULE): the quorum is a share of these. */
   operators: number;
   /** Operators with their margin paid: only their votes count. */
   members: number;
@@ -165,7 +167,9 @@ export interface Tally {
 /** The QUORUM RULE (top of this file) applied to a proposal's votes. */
 export async function tally(ctx: TxContext, proposalId: string): Promise<Tally> {
   const params = await paramsAt(ctx.store, ctx.now);
-  const operators = await allOperators(ctx);
+  const operators = (await allOperators(ctx)).filter(
+    (o) => o.marginPaidFen > 0 || ctx.now < o.admittedAt + params.marginDueSec,
+  );
   const members = new Set(operators.filter((o) => o.marginPaidFen > 0).map((o) => o.mspId));
   const votes = (await listJson<Vote>(ctx.store, Keys.votesPrefix(proposalId)))
     .map((e) => e.value)

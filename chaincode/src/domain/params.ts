@@ -20,6 +20,17 @@ export const paramsDraftSchema = z
   .object({
     /** Deposit each operator pays into the pool when it joins. */
     marginFen: positiveFenSchema,
+    /**
+     * How long an admitted operator has to pay its margin. Until it pays it counts toward the governance
+     * quorum (so the first to pay cannot govern alone) for this long; after that an unpaid admission
+     * lapses from the quorum (so operators that never pay cannot freeze governance). Paying later is
+     * still allowed.
+     */
+    marginDueSec: z
+      .number()
+      .int()
+      .min(3600)
+      .max(90 * 24 * 3600),
     /** Reward paid from the pool per rewarded block (wired by the incentive layer). */
     blockRewardFen: fenSchema,
     /** Energy one electric bean is worth, at the unified price, at the issuer's piles. */

@@ -40,6 +40,7 @@ export const auditor: Caller = client(AUDITOR_MSP);
 
 export const PARAMS: ParamsDraft = {
   marginFen: 1_000_000,
+  marginDueSec: 7 * 24 * 3600,
   blockRewardFen: 100,
   beanWh: 1000,
   beanFaceValueFen: 100,
