@@ -5,10 +5,10 @@
  * transaction id, so every endorsing peer computes the same amounts.
  *
  * CLAIM RULE (no hot key): the K shares are laid out in order over up to ENVELOPE_BUCKETS buckets, each
- * under its own key. A claim visits the buckets in an order drawn from SM3("<envelopeId>/<walletId>")
- * (bucketOrder in buckets.ts) and takes the next share of the first bucket that has one left. Claims that land in
- * different buckets commit in the same block; only claims in one bucket serialize (MVCC). The envelope
- * key itself is written only at creation and at close, so a close and a claim can never both commit.
+ * under its own key. A claim visits the buckets in the order bucketOrder (buckets.ts) draws from
+ * "<envelopeId>/<walletId>" and takes the next share of the first bucket that has one left. Claims that
+ * land in different buckets commit in the same block; only claims in one bucket serialize (MVCC). The
+ * envelope key itself is written only at creation and at close, so a close and a claim never both commit.
  */
 import { z } from 'zod';
 import { sm3Hex } from '../crypto';

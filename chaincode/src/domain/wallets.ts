@@ -1,8 +1,9 @@
 /**
  * Driver wallets, keyed by the driver's SM2 public key (id = SM3 of the key). Money enters by a top-up
- * recorded by the operator that received the cash; it leaves only with the driver's signature
- * (a session authorization, a bean purchase, or a refund paid out in cash by the operator it names). Holds reserve a session's cap, so concurrent sessions
- * cannot spend the same money: they all update this one wallet key, and Fabric's MVCC lets one win.
+ * recorded by the operator that received the cash; it leaves only with the driver's signature (a session
+ * authorization, a bean purchase, or a refund paid out in cash by the operator it names). Holds reserve
+ * a session's cap, so concurrent sessions cannot spend the same money: they all update this one wallet
+ * key, and Fabric's MVCC lets one win.
  */
 import { z } from 'zod';
 import { isValidSm2PublicKey } from '../crypto';
