@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { roleFromCertificate } from '../src/contracts/fabricContext';
+import { roleFromCertificate, singleCertificatePem } from '../src/contracts/fabricContext';
 
 interface TxMeta {
   name: string;
@@ -56,3 +56,36 @@ test("NodeOU role comes from the certificate's OU attributes, never from another
   expect(roleFromCertificate(certificate('/C=CN/OU=admin/OU=client/CN=two-roles'))).toBe('');
   expect(roleFromCertificate(certificate('/C=CN/OU=administrator/CN=lookalike'))).toBe('');
 });
+
+/** The subject OUs of the certificate a Fabric peer's MSP takes from identity bytes: Go's pem + x509. */
+function mspOUs(idBytes: string): string[] {
+  const r = spawnSync('go', ['run', path.join(__dirname, 'support', 'go', 'fabric_msp_decode.go')], {
+    input: idBytes,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`go run failed: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+test('the role is read from the very certificate the peer validated: one plain PEM certificate only', () => {
+  const client = certificate('/C=CN/O=AlphaMSP/OU=client/CN=gateway@alpha');
+  const forged = certificate('/C=CN/O=AlphaMSP/OU=admin/CN=Admin@alpha'); // self-made, never validated
+  // Found in review: with a space before its BEGIN line, Go's pem.Decode (the peer's MSP) skips the
+  // forged block and validates the client certificate, while fabric-shim's parser read the forged one.
+  const disguised = ' ' + forged + client;
+  expect(mspOUs(disguised)).toEqual(['client']);
+  expect(() => singleCertificatePem(disguised)).toThrow(expect.objectContaining({ code: 'BAD_IDENTITY' }));
+  for (const junk of [
+    forged + client,
+    client + 'trailing text\n',
+    '# note\n' + client,
+    client.replace('\n', ' \n'),
+  ])
+    expect(() => singleCertificatePem(junk)).toThrow(expect.objectContaining({ code: 'BAD_IDENTITY' }));
+  // A plain certificate (LF or CRLF) passes, and the chaincode and the peer read the same role from it.
+  for (const plain of [client, client.replace(/\n/g, '\r\n')]) {
+    expect(mspOUs(plain)).toEqual(['client']);
+    expect(roleFromCertificate(singleCertificatePem(plain))).toBe('client');
+  }
+}, 120_000);

@@ -223,6 +223,21 @@ describe('bootstrap through the shim', () => {
 });
 
 describe('identity from the certificate, through fabric-shim', () => {
+  test('a client that puts a self-made admin certificate in front of its own is refused (BAD_IDENTITY)', async () => {
+    const real = client(B);
+    const forged = identity(B, 'admin', `/C=CN/O=${B}/OU=admin/CN=Admin@${B}-forged`);
+    // The proposal is signed with the client's own key; a peer's MSP (Go's pem.Decode) skips the
+    // forged block and validates the client certificate. The chaincode must not read the forged one.
+    const disguised: Identity = { ...real, certPem: ' ' + forged.certPem + real.certPem };
+    for (const [fn, arg] of [
+      ['SetOperatorPolicy', JSON.stringify({ rebateWhPerBean: 1, beanSalePriceFen: 1 })],
+      ['OpenWallet', JSON.stringify({ publicKey: new Driver().keys.publicKeyHex })],
+    ] as const)
+      expect(await refused(disguised, fn, arg)).toMatchObject({
+        code: 'BAD_IDENTITY',
+        category: 'UNAUTHENTICATED',
+      });
+  });
   test('a client certificate cannot do an admin-only transaction', async () => {
     expect(
       await refused(

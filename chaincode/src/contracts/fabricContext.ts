@@ -17,6 +17,27 @@ export const EVENT_NAME = 'evpay';
 const NODE_OU_ROLES = new Set(['admin', 'client', 'peer', 'orderer']);
 
 /**
+ * One plain PEM certificate and nothing else: BEGIN line first, base64 lines, END line, then only line
+ * breaks.
+ */
+const SINGLE_PEM_CERTIFICATE =
+  /^-----BEGIN CERTIFICATE-----\r?\n(?:[A-Za-z0-9+/]+={0,2}\r?\n)+-----END CERTIFICATE-----(?:\r?\n)*$/;
+
+/**
+ * The caller's certificate exactly as the peer's MSP read it, or BAD_IDENTITY. The peer decodes the
+ * identity with Go's pem.Decode, which takes the first well-formed PEM block and skips malformed text
+ * before it; fabric-shim's identity parser (@fidm/x509, behind getID) trims lines and drops comments, so
+ * from crafted bytes it could read another, never validated certificate (say one with OU=admin in
+ * front of the real client one). On a single plain certificate every parser reads the same one.
+ */
+export function singleCertificatePem(idBytes: Uint8Array | string): string {
+  const text = Buffer.from(idBytes).toString('latin1');
+  if (!SINGLE_PEM_CERTIFICATE.test(text))
+    fail('BAD_IDENTITY', 'the caller identity must be exactly one PEM certificate and nothing else');
+  return text;
+}
+
+/**
  * The Fabric NodeOU role of the submitting certificate: the one subject OU attribute that names a role,
  * or '' when there is none or more than one. Read from the parsed certificate (the parser fabric-shim
  * itself uses), never from the identity string, where another subject field's value could spell
@@ -37,11 +58,12 @@ export function toSeconds(v: number | { toNumber(): number }): number {
 
 export function toTxContext(ctx: Context): TxContext {
   const { stub, clientIdentity } = ctx;
-  const id = clientIdentity.getID();
+  // Checked first: getID() and the role are then read from the certificate the peer validated.
+  const pem = singleCertificatePem(clientIdentity.getIDBytes());
   const caller: Caller = {
     mspId: clientIdentity.getMSPID(),
-    role: roleFromCertificate(clientIdentity.getIDBytes()),
-    id,
+    role: roleFromCertificate(pem),
+    id: clientIdentity.getID(),
   };
   const store: StateStore = {
     get: async (key) => {
