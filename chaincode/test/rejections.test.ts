@@ -1,5 +1,5 @@
 /** Every rejection of the session and wallet rules, each with its stable error code; nothing is written. */
-import { startSession, stopSession, closeStaleSession } from '../src/domain/sessions';
+import { ABANDONED_AFTER, closeStaleSession, startSession, stopSession } from '../src/domain/sessions';
 import { registerPile, setPileStatus } from '../src/domain/piles';
 import { getWallet, openWallet, refundWallet, topUp } from '../src/domain/wallets';
 import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
@@ -322,6 +322,28 @@ describe('session rejections', () => {
       later,
     );
     expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600, closedAsStale: true });
+  });
+
+  test('a session its operator abandons is closed by any member after twice the limit: no hold is kept for ever', async () => {
+    const { ledger, driver, p1, t } = await world(); // 5,000 fen topped up at A; p1 is A's pile
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 5_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    // A never closes it. Between the limit and twice the limit the session is still A's to close...
+    const close = { pileId: p1.pileId, sessionId: 's1' };
+    const others = t + ABANDONED_AFTER * PARAMS.sessionMaxOpenSec;
+    await expect(
+      ledger.submit(client(B), (ctx) => closeStaleSession(ctx, close), others - 1),
+    ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR', details: { othersFrom: others } });
+    // ...then any member may, with the pile's own signed reading if it has one (here none: 0 Wh).
+    const s = await ledger.submit(client(B), (ctx) => closeStaleSession(ctx, close), others);
+    expect(s.settlement).toMatchObject({ energyWh: 0, chargedFen: 0, closedAsStale: true });
+    const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
+    expect([w.balanceFen, w.heldFen]).toEqual([5_000, 0]);
+    await ledger.submit(client(B), (ctx) => refundWallet(ctx, driver.refund(B, 5_000, others + 60)), others);
   });
 
   test('bad input gets INVALID_ARGUMENT naming the field, and unknown fields are refused', async () => {

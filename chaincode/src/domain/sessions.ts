@@ -16,14 +16,14 @@ import { z } from 'zod';
 import { appendAudit } from './audit';
 import { beanBalance, rebateFor, redeemBeans, setBeanBalance } from './beans';
 import { addPosition } from './clearing';
-import { getOperator, networkId } from './access';
+import { getOperator, networkId, requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
 import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
 import { indexSession, indexSettlement } from './lookups';
 import { paramsAt, tariffVersions } from './params';
-import { getOwnPile, pileIdSchema, type Pile } from './piles';
+import { getOwnPile, getPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, putJson, emit } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
 import { consumeNonce } from './replay';
@@ -201,10 +201,32 @@ export async function stopSession(ctx: TxContext, input: unknown): Promise<Sessi
   return settle(ctx, stopReading.pileId, stopReading.sessionId, stopReading, false);
 }
 
-/** The pile's operator closes a session left open past the limit, with its last signed reading if any. */
+/**
+ * STALE RULE: from sessionMaxOpenSec after its start the pile's operator may close a session left open,
+ * with the pile's last signed reading if any; from ABANDONED_AFTER x sessionMaxOpenSec any member may,
+ * so no operator can keep a driver's money on hold for ever (a crashed or hostile operator included).
+ */
+export const ABANDONED_AFTER = 2;
+
+/** Closes a session left open past the limit (STALE RULE), with the pile's last signed reading if any. */
 export async function closeStaleSession(ctx: TxContext, input: unknown): Promise<Session> {
   const req = parse(staleSchema, input, 'close');
   return settle(ctx, req.pileId, req.sessionId, req.lastReading, true);
+}
+
+/** The pile, if the caller may close this stale session now (STALE RULE); the limit is checked later. */
+async function staleCloser(ctx: TxContext, session: Session): Promise<Pile> {
+  const op = await requireOperator(ctx);
+  const pile = await getPile(ctx, session.pileId);
+  if (pile.operator === op.mspId) return pile;
+  const params = await paramsAt(ctx.store, ctx.now);
+  const from = session.startedAt + ABANDONED_AFTER * params.sessionMaxOpenSec;
+  if (ctx.now < from)
+    fail('NOT_PILE_OPERATOR', `until ${from} only ${pile.operator} may close session ${session.sessionId}`, {
+      pileId: pile.pileId,
+      othersFrom: from,
+    });
+  return pile;
 }
 
 async function settle(
@@ -215,7 +237,7 @@ async function settle(
   stale: boolean,
 ): Promise<Session> {
   const session = await getSession(ctx, pileId, sessionId);
-  const pile = await getOwnPile(ctx, session.pileId);
+  const pile = stale ? await staleCloser(ctx, session) : await getOwnPile(ctx, session.pileId);
   if (session.status !== 'open')
     fail('SESSION_ALREADY_SETTLED', `session ${sessionId} is already settled`, { sessionId });
   const params = await paramsAt(ctx.store, ctx.now);
