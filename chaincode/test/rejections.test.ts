@@ -5,6 +5,8 @@ import { getWallet, openWallet, refundWallet, topUp } from '../src/domain/wallet
 import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
 import { payMargin } from '../src/domain/consortium';
 import { propose, vote, enact } from '../src/domain/governance';
+import { Keys } from '../src/domain/keys';
+import { findSessions, MAX_LOOKUP } from '../src/domain/lookups';
 import { MemoryLedger } from './support/ledger';
 import {
   admin,
@@ -876,5 +878,38 @@ describe('signatures are bound to one network', () => {
     expect((await staging.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId))).balanceFen).toBe(
       10_000,
     );
+  });
+});
+
+describe('lookups', () => {
+  test("an operator's settled sessions of one period are read whole, 500 at a time, page after page", async () => {
+    const { ledger } = await world();
+    const period = 20_454;
+    // 1,234 settled sessions at A's piles in one period, as settlement indexes them (seeded, to stay fast).
+    const ids = Array.from({ length: 1_234 }, (_, i) => ({ pileId: `${A}.P${i % 7}`, sessionId: `s${i}` }));
+    ledger.seed(
+      ids.flatMap(({ pileId, sessionId }): Array<[string, unknown]> => [
+        [Keys.sessionsByPeriod(period, A, pileId, sessionId), { pileId, sessionId }],
+        [Keys.session(pileId, sessionId), { pileId, sessionId, operator: A, status: 'settled' }],
+      ]),
+    );
+    const seen: string[] = [];
+    let after: { pileId: string; sessionId: string } | undefined;
+    for (;;) {
+      const page = await ledger.evaluate(auditor, (ctx) =>
+        findSessions(ctx, { by: 'operator', mspId: A, period, ...(after ? { after } : {}) }),
+      );
+      seen.push(...page.map((s) => `${s.pileId}/${s.sessionId}`));
+      if (page.length < MAX_LOOKUP) break;
+      const last = page[page.length - 1]!;
+      after = { pileId: last.pileId, sessionId: last.sessionId };
+    }
+    const expected = ids.map((s) => `${s.pileId}/${s.sessionId}`).sort();
+    expect(seen).toEqual(expected); // every one, once, in key order, over three pages
+    await expect(
+      ledger.evaluate(auditor, (ctx) =>
+        findSessions(ctx, { by: 'operator', mspId: A, period, after: { pileId: 'x/y', sessionId: 's' } }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

@@ -11,7 +11,7 @@ import { Keys, pad, prefixRange } from './keys';
 import { pileIdSchema } from './piles';
 import type { Session } from './sessions';
 import { getJson, putJson, rangeJson } from './state';
-import { mspIdSchema, parse, timestampSchema } from './validate';
+import { idSchema, mspIdSchema, parse, timestampSchema } from './validate';
 import { walletIdSchema } from './wallets';
 
 export const MAX_LOOKUP = 500;
@@ -42,14 +42,23 @@ const windowSchema = z
   });
 
 const bySchema = z.discriminatedUnion('by', [
-  z.object({ by: z.literal('operator'), mspId: mspIdSchema, period: periodSchema }).strict(),
+  z
+    .object({
+      by: z.literal('operator'),
+      mspId: mspIdSchema,
+      period: periodSchema,
+      /** The last session of the previous page: the next page starts after it. */
+      after: z.object({ pileId: pileIdSchema, sessionId: idSchema }).strict().optional(),
+    })
+    .strict(),
   z.object({ by: z.literal('pile'), pileId: pileIdSchema, window: windowSchema.optional() }).strict(),
   z.object({ by: z.literal('wallet'), walletId: walletIdSchema, window: windowSchema.optional() }).strict(),
 ]);
 
 /**
  * Sessions of one pile or one wallet that started in [from, to] (oldest first), or the settled sessions
- * at an operator's piles in one clearing period (by pile and session id); at most MAX_LOOKUP.
+ * at an operator's piles in one clearing period (by pile and session id, in pages after `after`); at
+ * most MAX_LOOKUP.
  */
 export async function findSessions(ctx: TxContext, input: unknown): Promise<Session[]> {
   const q = parse(bySchema, input, 'lookup');
@@ -57,6 +66,9 @@ export async function findSessions(ctx: TxContext, input: unknown): Promise<Sess
   let end: string;
   if (q.by === 'operator') {
     [start, end] = prefixRange(Keys.sessionsByPeriodPrefix(q.period, q.mspId));
+    // A next page starts at the smallest key after the previous page's last one.
+    if (q.after)
+      start = Keys.sessionsByPeriod(q.period, q.mspId, q.after.pileId, q.after.sessionId) + '\u0000';
   } else {
     const prefix =
       q.by === 'pile' ? Keys.sessionsByPilePrefix(q.pileId) : Keys.sessionsByWalletPrefix(q.walletId);
