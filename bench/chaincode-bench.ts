@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sm2GenerateKeyPair, sm2Sign, sm2Verify, sm3Hex } from '../chaincode/src/crypto';
 import { MAX_TOPUP_FEN } from '../chaincode/src/domain/money';
-import { buyBeans, creditReward, issueBeans } from '../chaincode/src/domain/beans';
+import { buyBeans } from '../chaincode/src/domain/beans';
 import { closePeriod, periodOf, type PositionDelta } from '../chaincode/src/domain/clearing';
 import { setOperatorPolicy } from '../chaincode/src/domain/consortium';
 import { claimEnvelope, createEnvelope } from '../chaincode/src/domain/envelopes';
@@ -30,6 +30,7 @@ import {
   bootstrap,
   client,
   Driver,
+  issueBackedBeans,
   OPS,
   PARAMS,
   PileDevice,
@@ -101,8 +102,7 @@ async function contention(contenders: number) {
   await bootstrap(ledger);
   const B = OPS.B.mspId;
   const beans = 3 * contenders;
-  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'r', beans * PARAMS.beanFaceValueFen));
-  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans, reference: 'i' }));
+  await issueBackedBeans(ledger, B, beans);
   await ledger.submit(admin(B), (ctx) =>
     setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 90 }),
   );

@@ -4,7 +4,7 @@
  * would let one transaction per key per block through; see the MVCC race in rejections.test.ts.)
  * Claims of one red envelope, and sales of one operator's beans, spread over buckets: many commit per block.
  */
-import { beanBalance, buyBeans, creditReward, issuanceState, issueBeans } from '../src/domain/beans';
+import { beanBalance, buyBeans, issuanceState } from '../src/domain/beans';
 import { setOperatorPolicy } from '../src/domain/consortium';
 import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../src/domain/envelopes';
 import { registerPile } from '../src/domain/piles';
@@ -12,7 +12,16 @@ import { startSession, stopSession } from '../src/domain/sessions';
 import { openWallet, topUp } from '../src/domain/wallets';
 import { sealAudit } from '../src/domain/audit';
 import { MemoryLedger } from './support/ledger';
-import { admin, auditor, bootstrap, client, Driver, OPS, PARAMS, PileDevice } from './support/fixtures';
+import {
+  admin,
+  auditor,
+  bootstrap,
+  client,
+  Driver,
+  issueBackedBeans,
+  OPS,
+  PileDevice,
+} from './support/fixtures';
 
 const N = 24;
 const A = OPS.A.mspId;
@@ -76,8 +85,7 @@ test('claims of one red envelope commit many per block: one per bucket, not one 
   const ledger = new MemoryLedger();
   await bootstrap(ledger);
   const K = 60;
-  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 2 * K * PARAMS.beanFaceValueFen));
-  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 2 * K, reference: 'i1' }));
+  await issueBackedBeans(ledger, B, 2 * K);
   const t = ledger.now;
   const env = await ledger.submit(admin(B), (ctx) =>
     createEnvelope(ctx, {
@@ -121,8 +129,7 @@ test('claims of one red envelope commit many per block: one per bucket, not one 
 test('a claim and the close of its envelope in one block never both commit', async () => {
   const ledger = new MemoryLedger();
   await bootstrap(ledger);
-  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 10 * PARAMS.beanFaceValueFen));
-  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
+  await issueBackedBeans(ledger, B, 10);
   const t = ledger.now;
   await ledger.submit(admin(B), (ctx) =>
     createEnvelope(ctx, {
@@ -145,8 +152,7 @@ test('a claim and the close of its envelope in one block never both commit', asy
   // The other order: the close commits first and the claim is invalidated.
   const ledger2 = new MemoryLedger();
   await bootstrap(ledger2);
-  await ledger2.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 10 * PARAMS.beanFaceValueFen));
-  await ledger2.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 10, reference: 'i1' }));
+  await issueBackedBeans(ledger2, B, 10);
   await ledger2.submit(admin(B), (ctx) =>
     createEnvelope(ctx, {
       envelopeId: 'e',
@@ -171,8 +177,7 @@ test('bean sales of one operator commit many per block: one per treasury bucket,
   const ledger = new MemoryLedger();
   await bootstrap(ledger);
   const N = 30;
-  await ledger.submit(client(B), (ctx) => creditReward(ctx, B, 'block-1', 4 * N * PARAMS.beanFaceValueFen));
-  await ledger.submit(admin(B), (ctx) => issueBeans(ctx, { beans: 4 * N, reference: 'i1' }));
+  await issueBackedBeans(ledger, B, 4 * N);
   await ledger.submit(admin(B), (ctx) =>
     setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 90 }),
   );

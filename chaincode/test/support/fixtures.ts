@@ -1,6 +1,7 @@
 /** Actors and signed messages for domain tests: operators, an auditor, drivers and piles with real SM2 keys. */
 import { sm2GenerateKeyPair, sm2Sign, type Sm2KeyPair } from '../../src/crypto';
 import type { Caller, TxContext } from '../../src/domain/context';
+import { creditReward, issueBeans } from '../../src/domain/beans';
 import { genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
 import {
   authorizationText,
@@ -95,6 +96,13 @@ export async function bootstrap(
 ): Promise<void> {
   await ledger.submit(admin(OPS.A.mspId), (ctx) => initPinned(ctx, genesis(ops)));
   for (const op of ops) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+}
+
+/** The operator earns rewards backing exactly `beans` beans (credited as the incentive layer would) and issues them. */
+export async function issueBackedBeans(ledger: MemoryLedger, mspId: string, beans: number): Promise<void> {
+  const ref = `backing-${beans}-${ledger.nextTxId().slice(0, 8)}`;
+  await ledger.submit(client(mspId), (ctx) => creditReward(ctx, mspId, ref, beans * PARAMS.beanFaceValueFen));
+  await ledger.submit(admin(mspId), (ctx) => issueBeans(ctx, { beans, reference: ref }));
 }
 
 let nonceSeq = 0;
