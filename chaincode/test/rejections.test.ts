@@ -348,6 +348,41 @@ describe('session rejections', () => {
     await ledger.submit(client(B), (ctx) => refundWallet(ctx, driver.refund(B, 5_000, others + 60)), others);
   });
 
+  test('a session keeps the time limit in force at its start: a later vote cannot open it to others sooner', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 2_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    // Found in review: B, C and D (A against) lower sessionMaxOpenSec to 10 minutes, in force at once...
+    const p = {
+      proposalId: 'short',
+      change: { kind: 'PARAMS', params: { ...PARAMS, sessionMaxOpenSec: 600 } },
+      effectiveFrom: t + 10,
+      votingEndsAt: t + 60,
+    };
+    await ledger.submit(admin(B), (ctx) => propose(ctx, p), t + 10);
+    for (const op of [B, OPS.C.mspId, OPS.D.mspId])
+      await ledger.submit(admin(op), (ctx) => vote(ctx, { proposalId: 'short', approve: true }), t + 20);
+    await ledger.submit(client(B), (ctx) => enact(ctx, 'short'), t + 30);
+    // ...but A's session started under 12 h: B may not close it 25 minutes in, nor may A call it stale.
+    const close = { pileId: p1.pileId, sessionId: 's1' };
+    await expect(
+      ledger.submit(client(B), (ctx) => closeStaleSession(ctx, close), t + 1_500),
+    ).rejects.toMatchObject({
+      code: 'NOT_PILE_OPERATOR',
+      details: { othersFrom: t + ABANDONED_AFTER * PARAMS.sessionMaxOpenSec },
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => closeStaleSession(ctx, close), t + 1_500),
+    ).rejects.toMatchObject({
+      code: 'SESSION_NOT_STALE',
+    });
+    expect((await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId))).heldFen).toBe(2_000);
+  });
+
   test('bad input gets INVALID_ARGUMENT naming the field, and unknown fields are refused', async () => {
     const { ledger, driver, p1, t } = await world();
     const good = {

@@ -79,6 +79,8 @@ export interface Session {
   capFen: number;
   tariffVersion: number;
   beanWh: number;
+  /** sessionMaxOpenSec in force at the start: a later change of the parameter never applies to it. */
+  maxOpenSec: number;
   startedAt: number;
   start: { meterWh: number; readAt: number };
   status: 'open' | 'settled';
@@ -169,6 +171,7 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     capFen: auth.capFen,
     tariffVersion: tariff.version,
     beanWh: params.beanWh,
+    maxOpenSec: params.sessionMaxOpenSec,
     startedAt: ctx.now,
     start: { meterWh: reading.meterWh, readAt: reading.readAt },
     status: 'open',
@@ -205,6 +208,7 @@ export async function stopSession(ctx: TxContext, input: unknown): Promise<Sessi
  * STALE RULE: from sessionMaxOpenSec after its start the pile's operator may close a session left open,
  * with the pile's last signed reading if any; from ABANDONED_AFTER x sessionMaxOpenSec any member may,
  * so no operator can keep a driver's money on hold for ever (a crashed or hostile operator included).
+ * The limit is the one in force when the session started, so a later vote cannot shorten it.
  */
 export const ABANDONED_AFTER = 2;
 
@@ -219,8 +223,7 @@ async function staleCloser(ctx: TxContext, session: Session): Promise<Pile> {
   const op = await requireOperator(ctx);
   const pile = await getPile(ctx, session.pileId);
   if (pile.operator === op.mspId) return pile;
-  const params = await paramsAt(ctx.store, ctx.now);
-  const from = session.startedAt + ABANDONED_AFTER * params.sessionMaxOpenSec;
+  const from = session.startedAt + ABANDONED_AFTER * session.maxOpenSec;
   if (ctx.now < from)
     fail('NOT_PILE_OPERATOR', `until ${from} only ${pile.operator} may close session ${session.sessionId}`, {
       pileId: pile.pileId,
@@ -240,11 +243,10 @@ async function settle(
   const pile = stale ? await staleCloser(ctx, session) : await getOwnPile(ctx, session.pileId);
   if (session.status !== 'open')
     fail('SESSION_ALREADY_SETTLED', `session ${sessionId} is already settled`, { sessionId });
-  const params = await paramsAt(ctx.store, ctx.now);
-  if (stale && ctx.now < session.startedAt + params.sessionMaxOpenSec)
+  if (stale && ctx.now < session.startedAt + session.maxOpenSec)
     fail(
       'SESSION_NOT_STALE',
-      `session ${sessionId} may be closed from ${session.startedAt + params.sessionMaxOpenSec}`,
+      `session ${sessionId} may be closed from ${session.startedAt + session.maxOpenSec}`,
     );
   let stop = {
     meterWh: session.start.meterWh,
