@@ -127,50 +127,41 @@ test('claims of one red envelope commit many per block: one per bucket, not one 
 });
 
 test('a claim and the close of its envelope in one block never both commit', async () => {
-  const ledger = new MemoryLedger();
-  await bootstrap(ledger);
-  await issueBackedBeans(ledger, B, 10);
-  const t = ledger.now;
-  await ledger.submit(admin(B), (ctx) =>
-    createEnvelope(ctx, {
-      envelopeId: 'e',
-      totalBeans: 10,
-      claimants: 5,
-      split: 'equal',
-      expiresAt: t + 600,
-    }),
-  );
   const d = new Driver();
-  await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
-  // The claim is stamped just before expiry, the close just after (both within the peers' clock window).
-  const claim = await ledger.simulate(client(A), (ctx) => claimEnvelope(ctx, d.claim('e', t + 600)), t + 599);
-  const close = await ledger.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
-  expect([claim.ok, close.ok]).toEqual([true, true]);
-  expect(ledger.commitBlock([claim, close])).toEqual(['VALID', 'PHANTOM_READ_CONFLICT']);
-  const closed = await ledger.submit(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+  // An envelope of 10 beans for 5; the claim is stamped just before expiry, the close just after (both
+  // within the peers' clock window), endorsed against the same state.
+  const race = async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    await issueBackedBeans(ledger, B, 10);
+    const t = ledger.now;
+    await ledger.submit(admin(B), (ctx) =>
+      createEnvelope(ctx, {
+        envelopeId: 'e',
+        totalBeans: 10,
+        claimants: 5,
+        split: 'equal',
+        expiresAt: t + 600,
+      }),
+    );
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
+    const claim = await ledger.simulate(
+      client(A),
+      (ctx) => claimEnvelope(ctx, d.claim('e', t + 600)),
+      t + 599,
+    );
+    const close = await ledger.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
+    expect([claim.ok, close.ok]).toEqual([true, true]);
+    return { ledger, claim, close, t };
+  };
+  const first = await race();
+  expect(first.ledger.commitBlock([first.claim, first.close])).toEqual(['VALID', 'PHANTOM_READ_CONFLICT']);
+  const closed = await first.ledger.submit(client(C), (ctx) => closeEnvelope(ctx, 'e'), first.t + 600);
   expect(closed.returnedBeans).toBe(8); // 10 beans, one share of 2 claimed
   // The other order: the close commits first and the claim is invalidated.
-  const ledger2 = new MemoryLedger();
-  await bootstrap(ledger2);
-  await issueBackedBeans(ledger2, B, 10);
-  await ledger2.submit(admin(B), (ctx) =>
-    createEnvelope(ctx, {
-      envelopeId: 'e',
-      totalBeans: 10,
-      claimants: 5,
-      split: 'equal',
-      expiresAt: t + 600,
-    }),
-  );
-  await ledger2.submit(client(A), (ctx) => openWallet(ctx, { publicKey: d.keys.publicKeyHex }));
-  const claim2 = await ledger2.simulate(
-    client(A),
-    (ctx) => claimEnvelope(ctx, d.claim('e', t + 600)),
-    t + 599,
-  );
-  const close2 = await ledger2.simulate(client(C), (ctx) => closeEnvelope(ctx, 'e'), t + 600);
-  expect(ledger2.commitBlock([close2, claim2])).toEqual(['VALID', 'MVCC_READ_CONFLICT']);
-  expect((await ledger2.evaluate(auditor, (ctx) => getEnvelope(ctx, 'e'))).returnedBeans).toBe(10);
+  const second = await race();
+  expect(second.ledger.commitBlock([second.close, second.claim])).toEqual(['VALID', 'MVCC_READ_CONFLICT']);
+  expect((await second.ledger.evaluate(auditor, (ctx) => getEnvelope(ctx, 'e'))).returnedBeans).toBe(10);
 });
 
 test('bean sales of one operator commit many per block: one per treasury bucket, not one per treasury', async () => {
