@@ -38,6 +38,8 @@ const OPERATORS = [OPS.A.mspId, OPS.B.mspId];
 const DRIVERS = Array.from({ length: 4 }, () => new Driver());
 const PILES = OPERATORS.flatMap((op) => [new PileDevice(`${op}.X1`), new PileDevice(`${op}.X2`)]);
 const opOf = (p: PileDevice): string => p.pileId.split('.')[0]!;
+/** The i-th pile of an operator. */
+const pileOf = (op: string, i: number): PileDevice => PILES.filter((p) => opOf(p) === op)[i]!;
 
 const op = fc.oneof(
   fc.record({
@@ -459,7 +461,7 @@ test('money and beans are conserved when transactions race in the same blocks', 
               const e = recent(envelopes, h.e);
               sim(client(o), (ctx) => closeEnvelope(ctx, e.id), Math.max(now, e.exp));
             } else if (h.t === 'float') {
-              const p = PILES.filter((x) => opOf(x) === o)[h.p]!;
+              const p = pileOf(o, h.p);
               sim(admin(o), (ctx) =>
                 allocateRebateFloat(ctx, { pileId: p.pileId, beans: h.beans, reference: `f${n}` }),
               );
@@ -478,7 +480,7 @@ test('money and beans are conserved when transactions race in the same blocks', 
                 }),
               );
             else if (h.t === 'retire') {
-              const p = PILES.filter((x) => opOf(x) === o)[h.p]!;
+              const p = pileOf(o, h.p);
               sim(client(o), (ctx) => setPileStatus(ctx, { pileId: p.pileId, status: 'retired' }));
             }
           }

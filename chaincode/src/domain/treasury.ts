@@ -36,11 +36,16 @@ async function setBucket(ctx: TxContext, mspId: string, bucket: number, beans: n
   } satisfies TreasuryBucket);
 }
 
+/** Beans in each of the operator's treasury buckets, in bucket order. */
+async function holdings(ctx: TxContext, mspId: string): Promise<number[]> {
+  const held: number[] = [];
+  for (let b = 0; b < TREASURY_BUCKETS; b++) held.push(await bucketBeans(ctx, mspId, b));
+  return held;
+}
+
 /** Beans in the operator's treasury: the sum of its buckets. */
 export async function treasury(ctx: TxContext, mspId: string): Promise<number> {
-  let sum = 0;
-  for (let b = 0; b < TREASURY_BUCKETS; b++) sum += await bucketBeans(ctx, mspId, b);
-  return sum;
+  return (await holdings(ctx, mspId)).reduce((a, x) => a + x, 0);
 }
 
 /** Puts beans into the treasury, spread over every bucket. */
@@ -70,8 +75,7 @@ export async function takeForSale(ctx: TxContext, mspId: string, beans: number, 
 
 /** Operator spending: beans taken from every bucket in proportion to what it holds. */
 export async function debitTreasury(ctx: TxContext, mspId: string, beans: number): Promise<void> {
-  const held: number[] = [];
-  for (let b = 0; b < TREASURY_BUCKETS; b++) held.push(await bucketBeans(ctx, mspId, b));
+  const held = await holdings(ctx, mspId);
   const total = held.reduce((a, x) => a + x, 0);
   if (total < beans) short(mspId, total);
   // Largest remainders go to buckets with a fractional share, so no part exceeds what its bucket holds.

@@ -71,6 +71,16 @@ function expiring(c: Command): Command {
     .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier);
 }
 
+/** Every kind of signed message `evpay verify` checks, with the text its signature covers. */
+const MESSAGE_TEXTS = {
+  authorization: authorizationText,
+  reading: readingText,
+  purchase: beanPurchaseText,
+  transfer: beanTransferText,
+  claim: envelopeClaimText,
+  refund: refundText,
+} as const;
+
 /** The consortium's network id, which every signed message names (InitConsortium's networkId). */
 function withNetwork(cmd: Command): Command {
   return cmd.addOption(
@@ -255,20 +265,11 @@ export function program(): Command {
 
   withNetwork(p.command('verify'))
     .description('check the signature of a signed message (exit 0 valid, 1 invalid)')
-    .addOption(
-      new Option('--kind <kind>')
-        .choices(['authorization', 'reading', 'purchase', 'transfer', 'claim', 'refund'])
-        .makeOptionMandatory(),
-    )
+    .addOption(new Option('--kind <kind>').choices(Object.keys(MESSAGE_TEXTS)).makeOptionMandatory())
     .requiredOption('--public-key <hex>', 'signer public key (04 + x + y)')
     .requiredOption('--message <file>', 'JSON printed by `evpay sign` ("-" for stdin)')
     .action(
-      (o: {
-        kind: 'authorization' | 'reading' | 'purchase' | 'transfer' | 'claim' | 'refund';
-        network: string;
-        publicKey: string;
-        message: string;
-      }) => {
+      (o: { kind: keyof typeof MESSAGE_TEXTS; network: string; publicKey: string; message: string }) => {
         const raw = readFileSync(o.message === '-' ? 0 : o.message, 'utf8');
         let m: Record<string, unknown>;
         try {
@@ -276,15 +277,11 @@ export function program(): Command {
         } catch {
           throw new UsageError(`${o.message} is not JSON`);
         }
-        const texts = {
-          authorization: () => authorizationText(o.network, m as never),
-          reading: () => readingText(o.network, m as never),
-          purchase: () => beanPurchaseText(o.network, m as never),
-          transfer: () => beanTransferText(o.network, m as never),
-          claim: () => envelopeClaimText(o.network, m as never),
-          refund: () => refundText(o.network, m as never),
-        };
-        const valid = typeof m.signature === 'string' && sm2Verify(o.publicKey, texts[o.kind](), m.signature);
+        const text = (MESSAGE_TEXTS[o.kind] as (network: string, msg: never) => string)(
+          o.network,
+          m as never,
+        );
+        const valid = typeof m.signature === 'string' && sm2Verify(o.publicKey, text, m.signature);
         print({ valid });
         if (!valid) process.exitCode = 1;
       },
