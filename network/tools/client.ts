@@ -12,8 +12,12 @@ import {
   signers,
   type Contract,
   type Gateway,
+  type Commit,
+  type Identity,
   type Network,
+  type Status,
 } from '@hyperledger/fabric-gateway';
+import { gateway as gatewayProto, msp } from '@hyperledger/fabric-protos';
 import { createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +25,7 @@ import type { NetworkDescription, OrgDescription } from './network';
 
 export interface Connection {
   org: OrgDescription;
+  identity: Identity;
   gateway: Gateway;
   network: Network;
   contract: Contract;
@@ -54,9 +59,10 @@ export function connectAs(
       'grpc.ssl_target_name_override': via.peer.hostname,
     },
   );
+  const identity: Identity = { mspId, credentials: readFileSync(id.certPath) };
   const gateway = connect({
     client,
-    identity: { mspId, credentials: readFileSync(id.certPath) },
+    identity,
     signer: signers.newPrivateKeySigner(createPrivateKey(readFileSync(join(id.keyDir, keyFile)))),
     hash: hash.sha256,
     evaluateOptions: () => ({ deadline: Date.now() + 30_000 }),
@@ -67,6 +73,7 @@ export function connectAs(
   const network = gateway.getNetwork(net.channel);
   return {
     org,
+    identity,
     gateway,
     network,
     contract: network.getContract(net.chaincode),
@@ -131,17 +138,57 @@ export interface Submitted<T> {
   blockNumber: bigint;
 }
 
-/** Submits, waits for the commit, and fails unless the transaction was committed VALID. */
-export async function submit<T>(contract: Contract, fn: string, ...args: string[]): Promise<Submitted<T>> {
-  const tx = await contract.submitAsync(fn, { arguments: args });
-  const status = await tx.getStatus();
-  if (!status.successful)
-    throw new Error(`${fn} ${tx.getTransactionId()} committed with validation code ${status.code}`);
-  const text = Buffer.from(tx.getResult()).toString('utf8');
-  return { result: JSON.parse(text) as T, txId: tx.getTransactionId(), blockNumber: status.blockNumber };
+/**
+ * The commit status of a transaction by its id, as a request the gateway signs with our identity: how a
+ * client resolves a submit whose outcome it does not know, instead of submitting anew.
+ */
+export function commitOf(conn: Connection, channel: string, txId: string): Commit {
+  const identity = new msp.SerializedIdentity();
+  identity.setMspid(conn.org.mspId);
+  identity.setIdBytes(conn.identity.credentials);
+  const req = new gatewayProto.CommitStatusRequest();
+  req.setTransactionId(txId);
+  req.setChannelId(channel);
+  req.setIdentity(identity.serializeBinary());
+  const signed = new gatewayProto.SignedCommitStatusRequest();
+  signed.setRequest(req.serializeBinary()); // signed by the gateway on first use
+  return conn.gateway.newCommit(signed.serializeBinary());
 }
 
-export async function evaluate<T>(contract: Contract, fn: string, ...args: string[]): Promise<T> {
-  const bytes = await contract.evaluate(fn, { arguments: args });
+const isCode = (e: unknown, code: grpc.status): boolean => e instanceof GatewayError && e.code === code;
+
+/**
+ * Endorses once, sends to the orderers, waits for the commit, and fails unless the transaction was
+ * committed VALID. When fewer than a BFT quorum of orderers take it (UNAVAILABLE, e.g. orderers that just
+ * restarted, or "request already processed") its outcome is unknown: it may still be ordered from the
+ * pools of those that did. So the client waits for its commit status by transaction id, sending the same
+ * signed transaction again meanwhile; one transaction id commits at most once, however often it is sent.
+ */
+export async function submit<T>(conn: Connection, fn: string, ...args: string[]): Promise<Submitted<T>> {
+  const endorsed = await conn.contract.newProposal(fn, { arguments: args }).endorse();
+  const txId = endorsed.getTransactionId();
+  let status: Status | undefined;
+  try {
+    status = await (await endorsed.submit()).getStatus();
+  } catch (e) {
+    if (!isCode(e, grpc.status.UNAVAILABLE)) throw e;
+    const commit = commitOf(conn, conn.network.getName(), txId);
+    const deadline = Date.now() + 120_000;
+    while (!status) {
+      try {
+        status = await commit.getStatus({ deadline: Date.now() + 3_000 });
+      } catch (err) {
+        if (!isCode(err, grpc.status.DEADLINE_EXCEEDED) || Date.now() > deadline) throw err;
+        await endorsed.submit().catch(() => undefined);
+      }
+    }
+  }
+  if (!status.successful) throw new Error(`${fn} ${txId} committed with validation code ${status.code}`);
+  const text = Buffer.from(endorsed.getResult()).toString('utf8');
+  return { result: JSON.parse(text) as T, txId, blockNumber: status.blockNumber };
+}
+
+export async function evaluate<T>(conn: Connection, fn: string, ...args: string[]): Promise<T> {
+  const bytes = await conn.contract.evaluate(fn, { arguments: args });
   return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
 }

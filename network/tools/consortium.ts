@@ -24,21 +24,19 @@ async function main(): Promise<void> {
   try {
     if (cmd === 'init') {
       try {
-        const c = await evaluate<{ consortium: { genesisSm3: string } }>(conn.contract, 'GetConsortium');
+        const c = await evaluate<{ consortium: { genesisSm3: string } }>(conn, 'GetConsortium');
         process.stdout.write(`consortium already initialized (genesis SM3 ${c.consortium.genesisSm3})\n`);
         return;
       } catch (e) {
         if (chaincodeError(e)?.code !== 'CONSORTIUM_NOT_INITIALIZED') throw e;
       }
       const genesis = readFileSync(join(net.runDir, 'config', 'genesis.json'), 'utf8');
-      const r = await whenEndorsable(() =>
-        submit<{ genesisSm3: string }>(conn.contract, 'InitConsortium', genesis),
-      );
+      const r = await whenEndorsable(() => submit<{ genesisSm3: string }>(conn, 'InitConsortium', genesis));
       process.stdout.write(
         `InitConsortium by ${founder.mspId} committed in block ${r.blockNumber} (tx ${r.txId}, genesis SM3 ${r.result.genesisSm3})\n`,
       );
     } else {
-      const r = await whenEndorsable(() => submit<unknown>(conn.contract, 'GetConsortium'));
+      const r = await whenEndorsable(() => submit<unknown>(conn, 'GetConsortium'));
       process.stdout.write(`${r.blockNumber}\t${r.txId}\n`);
     }
   } finally {

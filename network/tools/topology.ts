@@ -4,7 +4,7 @@
  * the files cryptogen writes. One place decides each path and each port.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 
 const port = z.number().int().min(1024).max(65535);
@@ -107,7 +107,7 @@ function readWithExtends(file: string, seen: Set<string>): Json {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Json;
   if (!isObject(raw) || typeof raw.extends !== 'string') return raw;
   const { extends: parent, ...rest } = raw;
-  return merge(readWithExtends(join(dirname(path), parent as string), seen), rest);
+  return merge(readWithExtends(resolve(dirname(path), parent as string), seen), rest);
 }
 
 /** Reads, merges `extends`, validates; a bad file names every field it got wrong. */
