@@ -58,7 +58,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/fabric-build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 log "unpacking into $work"
-tar -xJf "$source_archive" -C "$work" --exclude='fabric-*/docs' --exclude='fabric-*/integration' 
+tar -xJf "$source_archive" -C "$work" --exclude='fabric-*/docs'
 src="$work/fabric-$FABRIC_VERSION"
 [[ -d "$src/vendor" ]] || die "archive has no fabric-$FABRIC_VERSION/vendor folder; an offline build needs it"
 
