@@ -6,6 +6,7 @@
 #   approve  by every organization, with the endorsement policy "a majority of the operators' peers"
 #   commit   as sequence 1, or the committed sequence + 1 when the package changed (an upgrade)
 #   network/chaincode.sh          (network/up.sh calls it; run it again after changing the chaincode)
+#   EVPAY_CHAINCODE_VERSION=0.1.1 network/chaincode.sh   deploy under another version label
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
@@ -14,7 +15,7 @@ NET="$RUN_DIR/network.json"
 channel="$(jq -r .channel "$NET")"
 name="$(jq -r .chaincode "$NET")"
 policy="$(jq -r .endorsementPolicy "$NET")"
-version="$(jq -r .version "$ROOT/chaincode/package.json")"
+version="${EVPAY_CHAINCODE_VERSION:-$(jq -r .version "$ROOT/chaincode/package.json")}"
 label="${name}_${version}"
 pkg_dir="$RUN_DIR/chaincode"
 pkg="$pkg_dir/$label.tar.gz"

@@ -27,11 +27,11 @@ done
 "$ROOT/scripts/install-fabric.sh"
 if [[ ! -x "$TSX" || ! -d "$ROOT/node_modules/@hyperledger/fabric-gateway" ]]; then
   log "installing npm dependencies (npm ci)"
-  (cd "$ROOT" && npm ci --no-audit --no-fund >/dev/null)
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed (messages above)"
 fi
 if [[ ! -f "$ROOT/chaincode/dist/index.js" ]] || [[ -n "$(find "$ROOT/chaincode/src" "$ROOT/chaincode/package.json" -newer "$ROOT/chaincode/dist/index.js" -print -quit)" ]]; then
   log "building the chaincode"
-  (cd "$ROOT" && npm run build -w chaincode >/dev/null)
+  (cd "$ROOT" && npm run build -w chaincode --silent) || die "the chaincode did not build (tsc errors above)"
 fi
 phase_done prerequisites
 

@@ -28,10 +28,12 @@ import { loadTopology } from '../../network/tools/topology';
 import {
   chainInfo,
   channelConfig,
+  committedDefinition,
   heightOf,
   leaderSeenBy,
   net,
   script,
+  scriptWith,
   startNode,
   stopNode,
   TOPOLOGY,
@@ -533,4 +535,18 @@ describe('the story: top up at A, charge at B and at A, settle between operators
     expect((await tx<Wallet>(b, 'RefundWallet', refund)).result).toMatchObject({ balanceFen: 0 });
     expect(await refused(b, 'RefundWallet', refund)).toMatchObject({ code: 'NONCE_REUSED' });
   });
+});
+
+test('an upgrade commits the next sequence on the running network; state and service carry on', async () => {
+  const before = await committedDefinition();
+  const version = `upgrade-${RUN.toLowerCase()}`;
+  await scriptWith({ EVPAY_CHAINCODE_VERSION: version }, 'chaincode.sh');
+  expect(await committedDefinition()).toMatchObject({ sequence: before.sequence + 1, version });
+  // Every peer runs the new package: state written before is read, and a write commits everywhere.
+  const view = await query<{ operators: unknown[] }>(auditor, 'GetConsortium');
+  expect(view.operators).toHaveLength(operators.length);
+  const d = new Driver();
+  const opened = await tx<Wallet>(b, 'OpenWallet', json({ publicKey: d.keys.publicKeyHex }));
+  await committedEverywhere(opened.blockNumber);
+  expect(await walletOf(auditor, d.walletId)).toMatchObject({ balanceFen: 0 });
 });

@@ -24,8 +24,16 @@ const env = (): NodeJS.ProcessEnv => ({
 
 /** Runs a network script (up.sh, down.sh, node.sh ...) of the tests' network. */
 export async function script(name: string, ...args: string[]): Promise<string> {
+  return scriptWith({}, name, ...args);
+}
+
+export async function scriptWith(
+  extraEnv: NodeJS.ProcessEnv,
+  name: string,
+  ...args: string[]
+): Promise<string> {
   const { stdout } = await exec(join(ROOT, 'network', name), args, {
-    env: env(),
+    env: { ...env(), ...extraEnv },
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;
@@ -100,6 +108,16 @@ export async function chainInfo(mspId: string): Promise<{ height: number; curren
   });
   const json = stdout.slice(stdout.indexOf('{'));
   return JSON.parse(json) as { height: number; currentBlockHash: string };
+}
+
+/** The chaincode definition committed on the channel: its sequence and version. */
+export async function committedDefinition(): Promise<{ sequence: number; version: string }> {
+  const { stdout } = await exec(
+    join(FABRIC_BIN, 'peer'),
+    ['lifecycle', 'chaincode', 'querycommitted', '-C', net.channel, '-n', net.chaincode, '--output', 'json'],
+    { env: adminEnv(net.orgs[0]?.mspId ?? '') },
+  );
+  return JSON.parse(stdout) as { sequence: number; version: string };
 }
 
 /** The channel's current configuration, fetched by a peer admin from the orderers and decoded. */
