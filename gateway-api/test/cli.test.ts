@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sm2GenerateKeyPair } from '@evpay/chaincode/client';
+import { sm2GenerateKeyPair, walletIdOf } from '@evpay/chaincode/client';
 import { KeyFileError, openKey, sealKey, type KeyFile } from '../src/cli/keyfile';
 import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
@@ -38,11 +38,12 @@ describe('key files', () => {
     expect(() => openKey(f, undefined)).toThrow('passphrase is needed');
     const flip = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
     const enc = f.encryption!;
+    const other = sm2GenerateKeyPair().publicKeyHex;
     for (const bad of [
       { ...f, encryption: { ...enc, ciphertextHex: flip(enc.ciphertextHex) } },
       { ...f, encryption: { ...enc, ivHex: flip(enc.ivHex) } },
       { ...f, encryption: { ...enc, iterations: enc.iterations - 1 } },
-      { ...f, publicKeyHex: sm2GenerateKeyPair().publicKeyHex },
+      { ...f, publicKeyHex: other, walletId: walletIdOf(other) },
     ] satisfies KeyFile[])
       expect(() => openKey(bad, PASS)).toThrow('wrong passphrase, or the key file was altered');
   });
@@ -69,11 +70,13 @@ describe('evpay binary', () => {
   function evpay(
     args: string[],
     env: Record<string, string> = {},
+    timeout = 60_000,
   ): { code: number; out: Record<string, unknown>; err: string } {
     const r = spawnSync(process.execPath, [BIN, ...args], {
       cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, EVPAY_NETWORK: NETWORK, ...env },
+      timeout,
     });
     let out: Record<string, unknown> = {};
     try {
@@ -377,5 +380,66 @@ describe('evpay binary', () => {
       expect.stringContaining('set EVPAY_PASSPHRASE or --passphrase-file'),
     ]);
     expect(existsSync(path.join(dir, 'k4.key'))).toBe(false);
+  });
+
+  test('a key file or an id the chaincode would refuse is refused up front: exit 2, the field named', () => {
+    const env = { EVPAY_PASSPHRASE: PASS };
+    expect(evpay(['keygen', '--out', 'ids.key', '--plaintext']).code).toBe(0);
+    expect(evpay(['keygen', '--out', 'enc.key'], env).code).toBe(0);
+    const enc = JSON.parse(readFileSync(path.join(dir, 'enc.key'), 'utf8')) as KeyFile;
+    const noSalt: Partial<typeof enc.encryption> = { ...enc.encryption };
+    delete noSalt.saltHex;
+    const broken: Array<[string, unknown, string]> = [
+      ['no-salt.key', { ...enc, encryption: noSalt }, 'saltHex'],
+      // 2e9 PBKDF2 rounds would run for hours: the work factor is bounded before any is done.
+      ['slow.key', { ...enc, encryption: { ...enc.encryption, iterations: 2e9 } }, 'iterations'],
+      ['array.key', [], 'key file'],
+      ['bad-public.key', { ...enc, publicKeyHex: 'zz' }, 'publicKeyHex'],
+    ];
+    for (const [file, content, message] of broken) {
+      writeFileSync(path.join(dir, file), JSON.stringify(content));
+      const started = Date.now();
+      const r = evpay(['pubkey', '--key', file], env, 20_000);
+      expect([file, r.code]).toEqual([file, 2]);
+      expect(r.err).toContain(message);
+      expect(r.err).not.toContain('TypeError');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
+    const expires = ['--expires', '+60'];
+    const refused: Array<[string[], string]> = [
+      [['sign', 'authorization', '--pile', 'no/such pile', '--cap', '1', ...expires], '--pile'],
+      [['sign', 'authorization', '--pile', 'AlphaMSP', '--cap', '1', ...expires], '--pile'],
+      [['sign', 'reading', '--kind', 'START', '--session', 's', '--pile', 'a b.c', '--meter', '1'], '--pile'],
+      [['sign', 'transfer', '--to', 'friend', '--issuer', 'AlphaMSP', '--beans', '1', ...expires], '--to'],
+      [
+        ['sign', 'transfer', '--to', 'A'.repeat(64), '--issuer', 'AlphaMSP', '--beans', '1', ...expires],
+        '--to',
+      ],
+      [
+        ['sign', 'purchase', '--issuer', 'Alpha.MSP', '--beans', '1', '--max-cost', '1', ...expires],
+        '--issuer',
+      ],
+      [['sign', 'refund', '--operator', 'Alpha/MSP', '--amount', '1', ...expires], '--operator'],
+      [['sign', 'claim', '--envelope', 'e/1', ...expires], '--envelope'],
+      [
+        [
+          'sign',
+          'authorization',
+          '--pile',
+          'AlphaMSP.P1',
+          '--cap',
+          '1',
+          '--nonce',
+          'x'.repeat(65),
+          ...expires,
+        ],
+        '--nonce',
+      ],
+    ];
+    for (const [args, message] of refused) {
+      const r = evpay([...args, '--key', 'ids.key']);
+      expect([args.join(' '), r.code, r.out]).toEqual([args.join(' '), 2, {}]);
+      expect(r.err).toContain(message);
+    }
   });
 });

@@ -18,15 +18,26 @@ import {
   envelopeClaimText,
   refundText,
   genesisDigest,
+  idSchema,
+  mspIdSchema,
+  nonceSchema,
+  pileIdSchema,
   readingText,
   sm2GenerateKeyPair,
   sm2Sign,
   sm2Verify,
   walletIdOf,
+  walletIdSchema,
   type ReadingKind,
   type Sm2KeyPair,
 } from '@evpay/chaincode/client';
-import { identifier, positiveNumber, timeArg, wholeNumber } from './args';
+import { positiveNumber, schemaArg, timeArg, wholeNumber } from './args';
+
+// Ids are checked with the chaincode's own schemas: what it would refuse is never signed.
+const idArg = schemaArg(idSchema);
+const mspIdArg = schemaArg(mspIdSchema);
+const pileIdArg = schemaArg(pileIdSchema);
+const walletIdArg = schemaArg(walletIdSchema);
 import { KeyFileError, openKey, sealKey } from './keyfile';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -68,7 +79,7 @@ type Expiring = KeyOptions & { expires: number; nonce?: string };
 function expiring(c: Command): Command {
   return c
     .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier);
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', schemaArg(nonceSchema));
 }
 
 /** Every kind of signed message `evpay verify` checks, with the text its signature covers. */
@@ -86,7 +97,7 @@ function withNetwork(cmd: Command): Command {
   return cmd.addOption(
     new Option('--network <id>', "the consortium's network id (its genesis document's networkId)")
       .env('EVPAY_NETWORK')
-      .argParser(identifier)
+      .argParser(idArg)
       .makeOptionMandatory(),
   );
 }
@@ -150,7 +161,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"')
+          .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"', pileIdArg)
           .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber),
       ),
     (o: Expiring & { pile: string; cap: number }, walletId) => ({
@@ -173,8 +184,8 @@ export function program(): Command {
             .choices(['START', 'PROGRESS', 'STOP'])
             .makeOptionMandatory(),
         )
-        .requiredOption('--session <sessionId>', 'session id chosen by the pile', identifier)
-        .requiredOption('--pile <pileId>', 'pile id')
+        .requiredOption('--session <sessionId>', 'session id chosen by the pile', idArg)
+        .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"', pileIdArg)
         .requiredOption('--meter <wh>', 'meter value in Wh', wholeNumber)
         .option('--at <time>', 'reading time (default: now)', at),
     (o: KeyOptions & { kind: ReadingKind; session: string; pile: string; meter: number; at?: number }) => ({
@@ -193,7 +204,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--issuer <mspId>', 'operator selling the beans', identifier)
+          .requiredOption('--issuer <mspId>', 'operator selling the beans', mspIdArg)
           .requiredOption('--beans <count>', 'number of beans', positiveNumber)
           .requiredOption('--max-cost <fen>', 'most the driver agrees to pay, in fen', positiveNumber),
       ),
@@ -214,8 +225,8 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--to <walletId>', 'receiving wallet id')
-          .requiredOption('--issuer <mspId>', 'operator whose beans move', identifier)
+          .requiredOption('--to <walletId>', 'receiving wallet id (64 lowercase hex)', walletIdArg)
+          .requiredOption('--issuer <mspId>', 'operator whose beans move', mspIdArg)
           .requiredOption('--beans <count>', 'number of beans', positiveNumber),
       ),
     (o: Expiring & { to: string; issuer: string; beans: number }, walletId) => ({
@@ -234,7 +245,7 @@ export function program(): Command {
     "a driver's claim of a red envelope",
     (c) =>
       c
-        .requiredOption('--envelope <envelopeId>', 'envelope id', identifier)
+        .requiredOption('--envelope <envelopeId>', 'envelope id', idArg)
         .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at),
     (o: KeyOptions & { envelope: string; expires: number }, walletId) => ({
       envelopeId: o.envelope,
@@ -250,7 +261,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--operator <mspId>', 'operator that pays the cash out', identifier)
+          .requiredOption('--operator <mspId>', 'operator that pays the cash out', mspIdArg)
           .requiredOption('--amount <fen>', 'amount to pay out, in fen', positiveNumber),
       ),
     (o: Expiring & { operator: string; amount: number }, walletId) => ({

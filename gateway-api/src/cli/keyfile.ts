@@ -5,16 +5,72 @@
  * silently decrypted into a wrong key. `--plaintext` files exist for devices without a secret store.
  */
 import { createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
 import {
+  publicKeySchema,
   sm2PublicKeyFromPrivate,
   sm4DecryptCbc,
   sm4EncryptCbc,
   walletIdOf,
+  walletIdSchema,
   type Sm2KeyPair,
 } from '@evpay/chaincode/client';
 
 export const KEY_FILE_FORMAT = 'evpay-sm2-key/1';
 export const KDF_ITERATIONS = 200_000;
+/** Bounds on the work factor a key file may ask for: a file is input, and 2e9 rounds would run for hours. */
+export const MIN_KDF_ITERATIONS = 100_000;
+export const MAX_KDF_ITERATIONS = 5_000_000;
+
+const hex = (bytes: number): z.ZodString =>
+  z
+    .string()
+    .length(bytes * 2)
+    .regex(/^[0-9a-f]*$/, 'lowercase hex');
+
+const encryptionSchema = z
+  .object({
+    kdf: z.literal('pbkdf2-hmac-sm3'),
+    iterations: z.number().int().min(MIN_KDF_ITERATIONS).max(MAX_KDF_ITERATIONS),
+    saltHex: hex(16),
+    cipher: z.literal('sm4-cbc'),
+    ivHex: hex(16),
+    // A 32-byte private key, PKCS#7-padded: 48 bytes.
+    ciphertextHex: hex(48),
+    mac: z.literal('hmac-sm3'),
+    macHex: hex(32),
+  })
+  .strict();
+
+const keyFileSchema = z
+  .object({
+    format: z.literal(KEY_FILE_FORMAT),
+    publicKeyHex: publicKeySchema,
+    walletId: walletIdSchema,
+    privateKeyHex: hex(32).optional(),
+    encryption: encryptionSchema.optional(),
+  })
+  .strict()
+  .refine((f) => f.walletId === walletIdOf(f.publicKeyHex), {
+    message: 'is not the SM3 of publicKeyHex',
+    path: ['walletId'],
+  })
+  .refine((f) => (f.privateKeyHex === undefined) !== (f.encryption === undefined), {
+    message: 'holds neither or both of privateKeyHex and encryption',
+  });
+
+function checkKeyFile(file: unknown): KeyFile {
+  const format = (file as { format?: unknown } | null)?.format;
+  if (typeof file === 'object' && file !== null && !Array.isArray(file) && format !== KEY_FILE_FORMAT)
+    throw new KeyFileError(`not an ${KEY_FILE_FORMAT} key file`);
+  const r = keyFileSchema.safeParse(file);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new KeyFileError(`key file: ${where}${issue?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
 
 export interface Encryption {
   kdf: 'pbkdf2-hmac-sm3';
@@ -82,10 +138,9 @@ export function sealKey(kp: Sm2KeyPair, passphrase: string | undefined): KeyFile
   };
 }
 
+/** Opens a parsed key file; anything malformed is a KeyFileError naming the field, before any KDF work. */
 export function openKey(file: unknown, passphrase: string | undefined): Sm2KeyPair {
-  const f = file as Partial<KeyFile> | null;
-  if (!f || f.format !== KEY_FILE_FORMAT || typeof f.publicKeyHex !== 'string')
-    throw new KeyFileError(`not an ${KEY_FILE_FORMAT} key file`);
+  const f = checkKeyFile(file);
   let privateKeyHex: string;
   if (f.encryption) {
     if (passphrase === undefined)
@@ -97,10 +152,8 @@ export function openKey(file: unknown, passphrase: string | undefined): Sm2KeyPa
     if (given.length !== expected.length || !timingSafeEqual(given, expected))
       throw new KeyFileError('wrong passphrase, or the key file was altered');
     privateKeyHex = Buffer.from(sm4DecryptCbc(enc, e.ivHex, e.ciphertextHex)).toString('hex');
-  } else if (typeof f.privateKeyHex === 'string') {
-    privateKeyHex = f.privateKeyHex;
   } else {
-    throw new KeyFileError('the key file holds no private key');
+    privateKeyHex = f.privateKeyHex!;
   }
   if (sm2PublicKeyFromPrivate(privateKeyHex) !== f.publicKeyHex)
     throw new KeyFileError('the private key does not match the public key in the file');
