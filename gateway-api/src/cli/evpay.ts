@@ -7,9 +7,10 @@
  *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
  *   evpay verify --kind reading --public-key 04... --message signed.json
  *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
+ *   evpay key upgrade --key old.key                  # a format v1 key file rewritten as v2
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import {
   authorizationText,
@@ -38,7 +39,7 @@ const idArg = schemaArg(idSchema);
 const mspIdArg = schemaArg(mspIdSchema);
 const pileIdArg = schemaArg(pileIdSchema);
 const walletIdArg = schemaArg(walletIdSchema);
-import { KeyFileError, openKey, sealKey } from './keyfile';
+import { KeyFileError, openKey, sealKey, upgradeKey } from './keyfile';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 const at = timeArg(now);
@@ -51,14 +52,16 @@ function passphrase(opts: { passphraseFile?: string }): string | undefined {
   return process.env.EVPAY_PASSPHRASE;
 }
 
-function loadKey(opts: KeyOptions): Sm2KeyPair {
-  let parsed: unknown;
+function readKeyFile(file: string): unknown {
   try {
-    parsed = JSON.parse(readFileSync(opts.key, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new UsageError(`cannot read key file ${opts.key}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`cannot read key file ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return openKey(parsed, passphrase(opts));
+}
+
+function loadKey(opts: KeyOptions): Sm2KeyPair {
+  return openKey(readKeyFile(opts.key), passphrase(opts));
 }
 
 const nonce = (): string => randomBytes(16).toString('hex');
@@ -152,6 +155,26 @@ export function program(): Command {
       print({ publicKey: kp.publicKeyHex, walletId: walletIdOf(kp.publicKeyHex) });
     },
   );
+
+  const key = p.command('key').description('manage key files');
+  withKey(
+    key
+      .command('upgrade')
+      .description('rewrite a format v1 key file as format v2 in place (same key, same passphrase)'),
+  ).action((o: KeyOptions) => {
+    const upgraded = upgradeKey(readKeyFile(o.key), passphrase(o));
+    // A new file beside the old one, then an atomic rename: the key is never half written.
+    const tmp = `${o.key}.${randomBytes(6).toString('hex')}.tmp`;
+    writeFileSync(tmp, JSON.stringify(upgraded, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, o.key);
+    print({
+      keyFile: o.key,
+      format: upgraded.format,
+      publicKey: upgraded.publicKeyHex,
+      walletId: upgraded.walletId,
+      encrypted: upgraded.encryption !== undefined,
+    });
+  });
 
   const sign = p.command('sign').description('sign a message with a key file and print it as JSON');
   signCommand(
