@@ -337,7 +337,14 @@ export function program(): Command {
         throw new UsageError(e instanceof Error ? e.message : String(e));
       }
     });
+  // `evpay --help` is the whole reference: every command with every one of its options.
+  p.addHelpText('after', () => `\nEvery command and its options:\n\n${everyCommand(p).join('\n')}`);
   return p;
+}
+
+/** The help of every command below `cmd`, depth first, each starting with its "Usage: evpay ..." line. */
+function everyCommand(cmd: Command): string[] {
+  return cmd.commands.flatMap((sub) => [sub.helpInformation(), ...everyCommand(sub)]);
 }
 
 export function main(argv: string[]): void {
