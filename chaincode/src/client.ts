@@ -29,5 +29,9 @@ export {
   sm4EncryptCbc,
   type Sm2KeyPair,
 } from './crypto';
+/** The chaincode's own id schemas, so a client refuses what the chaincode would refuse, before signing. */
+export { idSchema, mspIdSchema, publicKeySchema } from './domain/validate';
+export { pileIdSchema } from './domain/piles';
+export { nonceSchema, walletIdSchema } from './domain/wallets';
 /** The digest each founding operator pins on its peers before InitConsortium (EVPAY_GENESIS_SM3). */
 export { genesisDigest } from './domain/consortium';

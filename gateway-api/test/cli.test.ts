@@ -3,11 +3,20 @@
  * signed messages are fed to the chaincode's own rules, which must accept them: one format, two sides.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sm2GenerateKeyPair } from '@evpay/chaincode/client';
-import { KeyFileError, openKey, sealKey, type KeyFile } from '../src/cli/keyfile';
+import { createHmac, hkdfSync, pbkdf2Sync } from 'node:crypto';
+import { sm2GenerateKeyPair, sm4DecryptCbc, walletIdOf } from '@evpay/chaincode/client';
+import { KeyFileError, openKey, sealKey, upgradeKey, type KeyFile } from '../src/cli/keyfile';
 import { registerPile } from '../../chaincode/src/domain/piles';
 import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
 import { getWallet, openWallet, refundWallet, topUp } from '../../chaincode/src/domain/wallets';
@@ -38,11 +47,12 @@ describe('key files', () => {
     expect(() => openKey(f, undefined)).toThrow('passphrase is needed');
     const flip = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
     const enc = f.encryption!;
+    const other = sm2GenerateKeyPair().publicKeyHex;
     for (const bad of [
       { ...f, encryption: { ...enc, ciphertextHex: flip(enc.ciphertextHex) } },
       { ...f, encryption: { ...enc, ivHex: flip(enc.ivHex) } },
       { ...f, encryption: { ...enc, iterations: enc.iterations - 1 } },
-      { ...f, publicKeyHex: sm2GenerateKeyPair().publicKeyHex },
+      { ...f, publicKeyHex: other, walletId: walletIdOf(other) },
     ] satisfies KeyFile[])
       expect(() => openKey(bad, PASS)).toThrow('wrong passphrase, or the key file was altered');
   });
@@ -54,7 +64,75 @@ describe('key files', () => {
       'does not match',
     );
     expect(() => sealKey(kp, 'short')).toThrow('at least 8');
-    expect(() => openKey({ format: 'other' }, undefined)).toThrow('not an evpay-sm2-key/1 key file');
+    expect(() => openKey({ format: 'other' }, undefined)).toThrow('not an evpay-sm2-key/2 key file');
+  });
+});
+
+const FIXTURES = path.join(__dirname, 'fixtures');
+const fixture = (name: string): unknown => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8'));
+
+describe('key file format v2', () => {
+  const kp = sm2GenerateKeyPair();
+
+  test('one 32-byte PBKDF2-HMAC-SM3 block, expanded by HKDF-SM3 into the SM4 and MAC keys; v2 and versioned', () => {
+    const f = sealKey(kp, PASS);
+    expect(f.format).toBe('evpay-sm2-key/2');
+    const e = f.encryption!;
+    expect(e.kdf).toBe('pbkdf2-hmac-sm3/hkdf-sm3');
+    expect(e.iterations).toBeGreaterThanOrEqual(1_000_000);
+    // The documented construction, recomputed here: the key file must follow it exactly.
+    const master = pbkdf2Sync(PASS, Buffer.from(e.saltHex, 'hex'), e.iterations, 32, 'sm3');
+    const salt = Buffer.from(e.saltHex, 'hex');
+    const encKey = Buffer.from(hkdfSync('sm3', master, salt, 'evpay-sm2-key/2 sm4-cbc', 16));
+    const macKey = Buffer.from(hkdfSync('sm3', master, salt, 'evpay-sm2-key/2 hmac-sm3', 32));
+    expect(Buffer.from(sm4DecryptCbc(encKey.toString('hex'), e.ivHex, e.ciphertextHex)).toString('hex')).toBe(
+      kp.privateKeyHex,
+    );
+    const header = JSON.stringify([
+      f.format,
+      f.publicKeyHex,
+      f.walletId,
+      e.kdf,
+      e.iterations,
+      e.saltHex,
+      e.cipher,
+      e.ivHex,
+      e.ciphertextHex,
+      e.mac,
+    ]);
+    expect(createHmac('sm3', macKey).update(header).digest('hex')).toBe(e.macHex);
+    expect(openKey(f, PASS)).toEqual(kp);
+  });
+
+  test('a wrong passphrase and a tampered file get clear errors', () => {
+    const f = sealKey(kp, PASS);
+    expect(() => openKey(f, 'wrong horse battery')).toThrow('wrong passphrase, or the key file was altered');
+    const e = f.encryption!;
+    const flip = (hex: string): string =>
+      hex.endsWith('0') ? hex.slice(0, -1) + '1' : hex.slice(0, -1) + '0';
+    for (const bad of [
+      { ...f, encryption: { ...e, macHex: flip(e.macHex) } },
+      { ...f, encryption: { ...e, saltHex: flip(e.saltHex) } },
+      { ...f, encryption: { ...e, ciphertextHex: flip(e.ciphertextHex) } },
+    ])
+      expect(() => openKey(bad, PASS)).toThrow('wrong passphrase, or the key file was altered');
+  });
+
+  test('a v1 file is recognized and refused with the upgrade command; upgrading keeps the key', () => {
+    for (const name of ['v1-encrypted.key', 'v1-plaintext.key'])
+      expect(() => openKey(fixture(name), PASS)).toThrow(
+        'key file format v1: re-encrypt with `evpay key upgrade --key <file>`',
+      );
+    const v1 = fixture('v1-encrypted.key') as { publicKeyHex: string };
+    expect(() => upgradeKey(fixture('v1-encrypted.key'), 'wrong horse battery')).toThrow('wrong passphrase');
+    const v2 = upgradeKey(fixture('v1-encrypted.key'), PASS);
+    expect(v2.format).toBe('evpay-sm2-key/2');
+    expect(openKey(v2, PASS).publicKeyHex).toBe(v1.publicKeyHex);
+    const plain = upgradeKey(fixture('v1-plaintext.key'), undefined);
+    expect(plain.format).toBe('evpay-sm2-key/2');
+    expect(openKey(plain, undefined).publicKeyHex).toBe(
+      (fixture('v1-plaintext.key') as KeyFile).publicKeyHex,
+    );
   });
 });
 
@@ -69,11 +147,13 @@ describe('evpay binary', () => {
   function evpay(
     args: string[],
     env: Record<string, string> = {},
+    timeout = 60_000,
   ): { code: number; out: Record<string, unknown>; err: string } {
     const r = spawnSync(process.execPath, [BIN, ...args], {
       cwd: dir,
       encoding: 'utf8',
       env: { ...process.env, EVPAY_NETWORK: NETWORK, ...env },
+      timeout,
     });
     let out: Record<string, unknown> = {};
     try {
@@ -377,5 +457,85 @@ describe('evpay binary', () => {
       expect.stringContaining('set EVPAY_PASSPHRASE or --passphrase-file'),
     ]);
     expect(existsSync(path.join(dir, 'k4.key'))).toBe(false);
+  });
+
+  test('a key file or an id the chaincode would refuse is refused up front: exit 2, the field named', () => {
+    const env = { EVPAY_PASSPHRASE: PASS };
+    expect(evpay(['keygen', '--out', 'ids.key', '--plaintext']).code).toBe(0);
+    expect(evpay(['keygen', '--out', 'enc.key'], env).code).toBe(0);
+    const enc = JSON.parse(readFileSync(path.join(dir, 'enc.key'), 'utf8')) as KeyFile;
+    const noSalt: Partial<typeof enc.encryption> = { ...enc.encryption };
+    delete noSalt.saltHex;
+    const broken: Array<[string, unknown, string]> = [
+      ['no-salt.key', { ...enc, encryption: noSalt }, 'saltHex'],
+      // 2e9 PBKDF2 rounds would run for hours: the work factor is bounded before any is done.
+      ['slow.key', { ...enc, encryption: { ...enc.encryption, iterations: 2e9 } }, 'iterations'],
+      ['array.key', [], 'key file'],
+      ['bad-public.key', { ...enc, publicKeyHex: 'zz' }, 'publicKeyHex'],
+    ];
+    for (const [file, content, message] of broken) {
+      writeFileSync(path.join(dir, file), JSON.stringify(content));
+      const started = Date.now();
+      const r = evpay(['pubkey', '--key', file], env, 20_000);
+      expect([file, r.code]).toEqual([file, 2]);
+      expect(r.err).toContain(message);
+      expect(r.err).not.toContain('TypeError');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
+    const expires = ['--expires', '+60'];
+    const refused: Array<[string[], string]> = [
+      [['sign', 'authorization', '--pile', 'no/such pile', '--cap', '1', ...expires], '--pile'],
+      [['sign', 'authorization', '--pile', 'AlphaMSP', '--cap', '1', ...expires], '--pile'],
+      [['sign', 'reading', '--kind', 'START', '--session', 's', '--pile', 'a b.c', '--meter', '1'], '--pile'],
+      [['sign', 'transfer', '--to', 'friend', '--issuer', 'AlphaMSP', '--beans', '1', ...expires], '--to'],
+      [
+        ['sign', 'transfer', '--to', 'A'.repeat(64), '--issuer', 'AlphaMSP', '--beans', '1', ...expires],
+        '--to',
+      ],
+      [
+        ['sign', 'purchase', '--issuer', 'Alpha.MSP', '--beans', '1', '--max-cost', '1', ...expires],
+        '--issuer',
+      ],
+      [['sign', 'refund', '--operator', 'Alpha/MSP', '--amount', '1', ...expires], '--operator'],
+      [['sign', 'claim', '--envelope', 'e/1', ...expires], '--envelope'],
+      [
+        [
+          'sign',
+          'authorization',
+          '--pile',
+          'AlphaMSP.P1',
+          '--cap',
+          '1',
+          '--nonce',
+          'x'.repeat(65),
+          ...expires,
+        ],
+        '--nonce',
+      ],
+    ];
+    for (const [args, message] of refused) {
+      const r = evpay([...args, '--key', 'ids.key']);
+      expect([args.join(' '), r.code, r.out]).toEqual([args.join(' '), 2, {}]);
+      expect(r.err).toContain(message);
+    }
+  });
+
+  test('evpay key upgrade re-encrypts a v1 file in place (same key, format v2, mode 0600)', () => {
+    const env = { EVPAY_PASSPHRASE: PASS };
+    copyFileSync(path.join(FIXTURES, 'v1-encrypted.key'), path.join(dir, 'old.key'));
+    const refused = evpay(['pubkey', '--key', 'old.key'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('key file format v1: re-encrypt with `evpay key upgrade --key <file>`');
+    const wrong = evpay(['key', 'upgrade', '--key', 'old.key'], { EVPAY_PASSPHRASE: 'not the passphrase' });
+    expect([wrong.code, wrong.err]).toEqual([2, expect.stringContaining('wrong passphrase')]);
+    const up = evpay(['key', 'upgrade', '--key', 'old.key'], env);
+    expect(up.code).toBe(0);
+    expect(up.out).toMatchObject({ keyFile: 'old.key', format: 'evpay-sm2-key/2' });
+    expect(statSync(path.join(dir, 'old.key')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path.join(dir, 'old.key'), 'utf8')).toContain('"format": "evpay-sm2-key/2"');
+    const now = evpay(['pubkey', '--key', 'old.key'], env);
+    expect([now.code, now.out.publicKey]).toEqual([0, (fixture('v1-encrypted.key') as KeyFile).publicKeyHex]);
+    const again = evpay(['key', 'upgrade', '--key', 'old.key'], env);
+    expect([again.code, again.err]).toEqual([2, expect.stringContaining('already format v2')]);
   });
 });

@@ -9,7 +9,11 @@
  * stops early has still "read" the rest of its batch; a range read to its end is re-checked whole at
  * commit, so a key inserted anywhere in it is a phantom. This is what makes "no hot keys" checkable:
  * conflicts here are meant to arise where a peer would raise them (batch sizes are the peer's defaults).
- * It is a test double of the world state only; the Fabric glue itself is tested on the real network.
+ * It is a test double of the world state only. The Fabric glue is tested elsewhere: the contract's
+ * transaction metadata in `chaincode/test/contract.test.ts`, the built chaincode in the real fabric-shim
+ * runtime against a simulated peer in `chaincode/test/shim.test.ts`, and a part of the transactions on
+ * real Fabric peers and orderers (endorsement policy, ordering, commit) in `test/network/network.test.ts`,
+ * which the jest project `network` runs, not `unit`.
  */
 import { createHash } from 'node:crypto';
 import type { BusinessEvent, Caller, KV, StateStore, TxContext } from '../../src/domain/context';

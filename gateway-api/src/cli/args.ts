@@ -1,5 +1,6 @@
 /** Strict parsers for CLI option values: a typo is an error with the option's name, never a silent NaN. */
 import { InvalidArgumentError } from 'commander';
+import type { ZodType } from 'zod';
 
 export function wholeNumber(value: string): number {
   if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
@@ -22,10 +23,14 @@ export function timeArg(now: () => number): (value: string) => number {
   };
 }
 
-export function identifier(value: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value))
-    throw new InvalidArgumentError(
-      'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit',
-    );
-  return value;
+/**
+ * An option value checked by one of the chaincode's own schemas (pileIdSchema, walletIdSchema,
+ * mspIdSchema, ...), so the CLI never signs a message the chaincode would refuse for its ids.
+ */
+export function schemaArg(schema: ZodType<string>): (value: string) => string {
+  return (value: string) => {
+    const r = schema.safeParse(value);
+    if (!r.success) throw new InvalidArgumentError(r.error.issues[0]?.message ?? 'invalid');
+    return r.data;
+  };
 }

@@ -7,9 +7,10 @@
  *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
  *   evpay verify --kind reading --public-key 04... --message signed.json
  *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
+ *   evpay key upgrade --key old.key                  # a format v1 key file rewritten as v2
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import {
   authorizationText,
@@ -18,16 +19,27 @@ import {
   envelopeClaimText,
   refundText,
   genesisDigest,
+  idSchema,
+  mspIdSchema,
+  nonceSchema,
+  pileIdSchema,
   readingText,
   sm2GenerateKeyPair,
   sm2Sign,
   sm2Verify,
   walletIdOf,
+  walletIdSchema,
   type ReadingKind,
   type Sm2KeyPair,
 } from '@evpay/chaincode/client';
-import { identifier, positiveNumber, timeArg, wholeNumber } from './args';
-import { KeyFileError, openKey, sealKey } from './keyfile';
+import { positiveNumber, schemaArg, timeArg, wholeNumber } from './args';
+
+// Ids are checked with the chaincode's own schemas: what it would refuse is never signed.
+const idArg = schemaArg(idSchema);
+const mspIdArg = schemaArg(mspIdSchema);
+const pileIdArg = schemaArg(pileIdSchema);
+const walletIdArg = schemaArg(walletIdSchema);
+import { KeyFileError, openKey, sealKey, upgradeKey } from './keyfile';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 const at = timeArg(now);
@@ -40,14 +52,16 @@ function passphrase(opts: { passphraseFile?: string }): string | undefined {
   return process.env.EVPAY_PASSPHRASE;
 }
 
-function loadKey(opts: KeyOptions): Sm2KeyPair {
-  let parsed: unknown;
+function readKeyFile(file: string): unknown {
   try {
-    parsed = JSON.parse(readFileSync(opts.key, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new UsageError(`cannot read key file ${opts.key}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`cannot read key file ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return openKey(parsed, passphrase(opts));
+}
+
+function loadKey(opts: KeyOptions): Sm2KeyPair {
+  return openKey(readKeyFile(opts.key), passphrase(opts));
 }
 
 const nonce = (): string => randomBytes(16).toString('hex');
@@ -68,7 +82,7 @@ type Expiring = KeyOptions & { expires: number; nonce?: string };
 function expiring(c: Command): Command {
   return c
     .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', identifier);
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', schemaArg(nonceSchema));
 }
 
 /** Every kind of signed message `evpay verify` checks, with the text its signature covers. */
@@ -86,7 +100,7 @@ function withNetwork(cmd: Command): Command {
   return cmd.addOption(
     new Option('--network <id>', "the consortium's network id (its genesis document's networkId)")
       .env('EVPAY_NETWORK')
-      .argParser(identifier)
+      .argParser(idArg)
       .makeOptionMandatory(),
   );
 }
@@ -142,6 +156,26 @@ export function program(): Command {
     },
   );
 
+  const key = p.command('key').description('manage key files');
+  withKey(
+    key
+      .command('upgrade')
+      .description('rewrite a format v1 key file as format v2 in place (same key, same passphrase)'),
+  ).action((o: KeyOptions) => {
+    const upgraded = upgradeKey(readKeyFile(o.key), passphrase(o));
+    // A new file beside the old one, then an atomic rename: the key is never half written.
+    const tmp = `${o.key}.${randomBytes(6).toString('hex')}.tmp`;
+    writeFileSync(tmp, JSON.stringify(upgraded, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, o.key);
+    print({
+      keyFile: o.key,
+      format: upgraded.format,
+      publicKey: upgraded.publicKeyHex,
+      walletId: upgraded.walletId,
+      encrypted: upgraded.encryption !== undefined,
+    });
+  });
+
   const sign = p.command('sign').description('sign a message with a key file and print it as JSON');
   signCommand(
     sign,
@@ -150,7 +184,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"')
+          .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"', pileIdArg)
           .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber),
       ),
     (o: Expiring & { pile: string; cap: number }, walletId) => ({
@@ -173,8 +207,8 @@ export function program(): Command {
             .choices(['START', 'PROGRESS', 'STOP'])
             .makeOptionMandatory(),
         )
-        .requiredOption('--session <sessionId>', 'session id chosen by the pile', identifier)
-        .requiredOption('--pile <pileId>', 'pile id')
+        .requiredOption('--session <sessionId>', 'session id chosen by the pile', idArg)
+        .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"', pileIdArg)
         .requiredOption('--meter <wh>', 'meter value in Wh', wholeNumber)
         .option('--at <time>', 'reading time (default: now)', at),
     (o: KeyOptions & { kind: ReadingKind; session: string; pile: string; meter: number; at?: number }) => ({
@@ -193,7 +227,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--issuer <mspId>', 'operator selling the beans', identifier)
+          .requiredOption('--issuer <mspId>', 'operator selling the beans', mspIdArg)
           .requiredOption('--beans <count>', 'number of beans', positiveNumber)
           .requiredOption('--max-cost <fen>', 'most the driver agrees to pay, in fen', positiveNumber),
       ),
@@ -214,8 +248,8 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--to <walletId>', 'receiving wallet id')
-          .requiredOption('--issuer <mspId>', 'operator whose beans move', identifier)
+          .requiredOption('--to <walletId>', 'receiving wallet id (64 lowercase hex)', walletIdArg)
+          .requiredOption('--issuer <mspId>', 'operator whose beans move', mspIdArg)
           .requiredOption('--beans <count>', 'number of beans', positiveNumber),
       ),
     (o: Expiring & { to: string; issuer: string; beans: number }, walletId) => ({
@@ -234,7 +268,7 @@ export function program(): Command {
     "a driver's claim of a red envelope",
     (c) =>
       c
-        .requiredOption('--envelope <envelopeId>', 'envelope id', identifier)
+        .requiredOption('--envelope <envelopeId>', 'envelope id', idArg)
         .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at),
     (o: KeyOptions & { envelope: string; expires: number }, walletId) => ({
       envelopeId: o.envelope,
@@ -250,7 +284,7 @@ export function program(): Command {
     (c) =>
       expiring(
         c
-          .requiredOption('--operator <mspId>', 'operator that pays the cash out', identifier)
+          .requiredOption('--operator <mspId>', 'operator that pays the cash out', mspIdArg)
           .requiredOption('--amount <fen>', 'amount to pay out, in fen', positiveNumber),
       ),
     (o: Expiring & { operator: string; amount: number }, walletId) => ({
@@ -303,7 +337,14 @@ export function program(): Command {
         throw new UsageError(e instanceof Error ? e.message : String(e));
       }
     });
+  // `evpay --help` is the whole reference: every command with every one of its options.
+  p.addHelpText('after', () => `\nEvery command and its options:\n\n${everyCommand(p).join('\n')}`);
   return p;
+}
+
+/** The help of every command below `cmd`, depth first, each starting with its "Usage: evpay ..." line. */
+function everyCommand(cmd: Command): string[] {
+  return cmd.commands.flatMap((sub) => [sub.helpInformation(), ...everyCommand(sub)]);
 }
 
 export function main(argv: string[]): void {
