@@ -9,6 +9,7 @@ export {
   envelopeClaimText,
   readingText,
   refundText,
+  revocationText,
   walletIdOf,
   type Authorization,
   type BeanPurchase,
@@ -17,6 +18,7 @@ export {
   type MeterReading,
   type ReadingKind,
   type Refund,
+  type Revocation,
 } from './domain/messages';
 export {
   isValidSm2PublicKey,

@@ -80,7 +80,7 @@ test('the same transaction endorsed on two peers writes the same bytes', async (
   const claim = friend.claim('lucky', t + 3600);
   await endorseTwice(ledger, client(B), (ctx) => claimEnvelope(ctx, claim));
   const start = {
-    authorization: driver.authorize(pile.pileId, 4_000, t + 600),
+    authorization: driver.authorize(pile.pileId, 4_000, t + 600, undefined, 10),
     startReading: pile.reading('START', 's1', 0, t),
   };
   await endorseTwice(ledger, client(B), (ctx) => startSession(ctx, start));

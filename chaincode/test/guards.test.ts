@@ -291,6 +291,22 @@ describe('wallets, piles and sessions', () => {
       code: 'READING_OUT_OF_ORDER',
     });
   });
+  test('the clock-skew bound is written once: readings use the transaction-time gate of params.ts', async () => {
+    const sessions: Record<string, unknown> = await import('../src/domain/sessions');
+    const gate: Record<string, unknown> = await import('../src/contracts/fabricContext');
+    // One constant, MAX_TX_TIME_SKEW_SEC, for the peer's gate and for readings stamped ahead.
+    expect(Object.keys(sessions).filter((k) => /SKEW/.test(k))).toEqual([]);
+    expect(gate.MAX_TX_TIME_SKEW_SEC).toBe(MAX_TX_TIME_SKEW_SEC);
+    const { ledger, driver, pile, t } = await world();
+    const start = (ahead: number, sid: string) => ({
+      authorization: driver.authorize(pile.pileId, 1_000, t + 3_600),
+      startReading: pile.reading('START', sid, 0, t + ahead),
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) => startSession(ctx, start(MAX_TX_TIME_SKEW_SEC + 1, 'a'))),
+    ).rejects.toMatchObject({ code: 'READING_OUT_OF_ORDER' });
+    await ledger.submit(client(A), (ctx) => startSession(ctx, start(MAX_TX_TIME_SKEW_SEC, 'b')));
+  });
 });
 
 describe('bean guards', () => {

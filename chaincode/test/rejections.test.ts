@@ -1,5 +1,15 @@
 /** Every rejection of the session and wallet rules, each with its stable error code; nothing is written. */
-import { ABANDONED_AFTER, closeStaleSession, startSession, stopSession } from '../src/domain/sessions';
+import {
+  ABANDONED_AFTER,
+  closeStaleSession,
+  MAX_AUTHORIZATION_TTL_SEC,
+  MAX_READING_AGE_SEC,
+  recordReading,
+  revokeAuthorization,
+  startSession,
+  stopSession,
+} from '../src/domain/sessions';
+import { MAX_TX_TIME_SKEW_SEC } from '../src/domain/params';
 import { registerPile, setPileStatus } from '../src/domain/piles';
 import { getWallet, openWallet, refundWallet, topUp } from '../src/domain/wallets';
 import { buyBeans, issueBeans, transferBeans } from '../src/domain/beans';
@@ -318,9 +328,19 @@ describe('session rejections', () => {
     ).rejects.toMatchObject({
       code: 'NOT_PILE_OPERATOR',
     });
+    // The reading is hours old by now (READING TIME RULE): the operator records it when it comes...
+    await expect(
+      ledger.submit(
+        client(A),
+        (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: last }),
+        later,
+      ),
+    ).rejects.toMatchObject({ code: 'READING_TOO_OLD' });
+    await ledger.submit(client(A), (ctx) => recordReading(ctx, { reading: last }), t + 1800);
+    // ...and the stale close settles on the last recorded reading.
     const s = await ledger.submit(
       client(A),
-      (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: last }),
+      (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1' }),
       later,
     );
     expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600, closedAsStale: true });
@@ -798,7 +818,7 @@ describe('found in the second review', () => {
     await ledger.submit(client(A), (ctx) => buyBeans(ctx, purchase));
     await ledger.submit(client(A), (ctx) =>
       startSession(ctx, {
-        authorization: driver.authorize(p1.pileId, 1_000, t + 600),
+        authorization: driver.authorize(p1.pileId, 1_000, t + 600, undefined, 4),
         startReading: p1.reading('START', 's', 0, t),
       }),
     );
@@ -946,5 +966,262 @@ describe('lookups', () => {
         findSessions(ctx, { by: 'operator', mspId: A, period, after: { pileId: 'x/y', sessionId: 's' } }),
       ),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('issue 10: holes an adversarial operator found in sessions', () => {
+  /** The driver owns `beans` of A's beans, bought at 1 fen each. */
+  async function withBeans(beans: number) {
+    const w = await world(); // 5,000 fen topped up at A; p1, p2 are A's piles
+    const { creditReward, buyBeans } = await import('../src/domain/beans');
+    const { setOperatorPolicy } = await import('../src/domain/consortium');
+    await w.ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r', 100_000));
+    await w.ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 1_000, reference: 'i' }));
+    await w.ledger.submit(admin(A), (ctx) =>
+      setOperatorPolicy(ctx, { rebateWhPerBean: 0, beanSalePriceFen: 1 }),
+    );
+    await w.ledger.submit(client(A), (ctx) => buyBeans(ctx, w.driver.buy(A, beans, beans, w.t + 60)));
+    return w;
+  }
+
+  test('a pile cannot choose its price window: readings are bounded by the tx time, the span starts at the tx', async () => {
+    const { ledger, driver, p1, t } = await world(); // t is 08:00 local
+    const at23 = t + 15 * 3600; // 23:00 local: an hour of valley (110 fen/kWh) until midnight
+    const start = (readAt: number, sid: string, at = at23, meterWh = 0) =>
+      ledger.submit(
+        client(A),
+        (ctx) =>
+          startSession(ctx, {
+            authorization: driver.authorize(p1.pileId, 3_000, at + 600),
+            startReading: p1.reading('START', sid, meterWh, readAt),
+          }),
+        at,
+      );
+    // The probe: START stamped 13 hours before the transaction that carries it.
+    await expect(start(at23 - 13 * 3600, 'early')).rejects.toMatchObject({
+      code: 'READING_TOO_OLD',
+      details: { readAt: at23 - 13 * 3600, oldestAllowed: at23 - MAX_READING_AGE_SEC },
+    });
+    await expect(start(at23 + MAX_TX_TIME_SKEW_SEC + 1, 'ahead')).rejects.toMatchObject({
+      code: 'READING_OUT_OF_ORDER',
+    });
+    // Within the buffering window (50 min earlier, in the flat period) it is accepted, but the span
+    // priced starts at the StartSession transaction: 10 kWh of valley, 1,100 fen, as when honest.
+    await start(at23 - 50 * 60, 's1');
+    const s = await ledger.submit(
+      client(A),
+      (ctx) => stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 10_000, at23 + 3600) }),
+      at23 + 3600,
+    );
+    expect(s.settlement?.price).toMatchObject({
+      totalFen: 1_100,
+      whByKind: { peak: 0, flat: 0, valley: 10_000 },
+    });
+    // A stop reading is bounded the same way.
+    await start(at23 + 3600, 's2', at23 + 3600, 10_000);
+    await expect(
+      ledger.submit(
+        client(A),
+        (ctx) => stopSession(ctx, { stopReading: p1.reading('STOP', 's2', 20_000, at23 + 3600) }),
+        at23 + 3600 + MAX_READING_AGE_SEC + 1,
+      ),
+    ).rejects.toMatchObject({ code: 'READING_TOO_OLD' });
+  });
+
+  test('a stale close cannot use an old reading: the session keeps the last reading it saw', async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 2_000, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    const early = p1.reading('PROGRESS', 's1', 2_000, t + 900);
+    const later = p1.reading('PROGRESS', 's1', 4_000, t + 1800);
+    const stale = t + ABANDONED_AFTER * PARAMS.sessionMaxOpenSec;
+    // Before: any signed reading of the session was accepted, however old and whoever closed.
+    await expect(
+      ledger.submit(
+        client(B),
+        (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: early }),
+        stale,
+      ),
+    ).rejects.toMatchObject({ code: 'READING_TOO_OLD' });
+    // The operator records readings as they come; each must be newer than the last one recorded.
+    await ledger.submit(client(A), (ctx) => recordReading(ctx, { reading: later }), t + 1800);
+    await expect(
+      ledger.submit(client(A), (ctx) => recordReading(ctx, { reading: later }), t + 1800),
+    ).rejects.toMatchObject({ code: 'READING_OUT_OF_ORDER' });
+    await expect(
+      ledger.submit(client(A), (ctx) => recordReading(ctx, { reading: early }), t + 1800),
+    ).rejects.toMatchObject({ code: 'METER_WENT_BACKWARDS' });
+    await expect(
+      ledger.submit(client(B), (ctx) => recordReading(ctx, { reading: later }), t + 1800),
+    ).rejects.toMatchObject({ code: 'NOT_PILE_OPERATOR' });
+    // A fresh reading below the recorded meter is refused too.
+    const fresh = p1.reading('PROGRESS', 's1', 3_000, stale);
+    await expect(
+      ledger.submit(
+        client(B),
+        (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1', lastReading: fresh }),
+        stale,
+      ),
+    ).rejects.toMatchObject({ code: 'METER_WENT_BACKWARDS' });
+    // Without a reading, the stale close settles on the last recorded one.
+    const s = await ledger.submit(
+      client(B),
+      (ctx) => closeStaleSession(ctx, { pileId: p1.pileId, sessionId: 's1' }),
+      stale,
+    );
+    expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600, closedAsStale: true });
+    expect(s.stop).toMatchObject({ meterWh: 4_000, readAt: t + 1800, kind: 'PROGRESS' });
+  });
+
+  test("the driver's cap: energy beyond it is the pile operator's loss, recorded as uncollected", async () => {
+    const { ledger, driver, p1, t } = await world();
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 100, t + 600),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    // 2 kWh flat is 300 fen; the driver agreed to at most 100.
+    const s = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 2_000, t + 60) }),
+    );
+    expect(s.settlement).toMatchObject({ chargedFen: 100, uncollectedFen: 200 });
+    expect(s.settlement!.uncollectedFen).toBeGreaterThan(0);
+    const w = await ledger.evaluate(client(A), (ctx) => getWallet(ctx, driver.walletId));
+    expect([w.balanceFen, w.heldFen]).toEqual([4_900, 0]);
+  });
+
+  test("the driver's signed authorization bounds the beans a session may take, not only the cash", async () => {
+    const { ledger, driver, p1, t } = await withBeans(500);
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 1, t + 600, 'one-fen', 10),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
+    // The probe: a pile reporting 500 kWh against a 1-fen cap burned all 500 beans.
+    const s = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 500_000, t + 60) }),
+    );
+    expect(s.settlement).toMatchObject({ beansUsed: 10, chargedFen: 1 });
+    const { beanBalance } = await import('../src/domain/beans');
+    expect(await ledger.evaluate(client(A), (ctx) => beanBalance(ctx, driver.walletId, A))).toBe(490);
+  });
+
+  test('beans a session may use are held while it is open, and the rest released at settlement', async () => {
+    const { ledger, driver, p1, p2, t } = await withBeans(100);
+    const friend = new Driver();
+    await ledger.submit(client(A), (ctx) => openWallet(ctx, { publicKey: friend.keys.publicKeyHex }));
+    const open = (p: PileDevice, sid: string, maxBeans: number) =>
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p.pileId, 1_000, t + 600, undefined, maxBeans),
+          startReading: p.reading('START', sid, 0, t),
+        }),
+      );
+    expect((await open(p1, 's1', 100)).beansHeld).toBe(100);
+    // A second session cannot count on the same beans.
+    expect((await open(p2, 's2', 100)).beansHeld).toBe(0);
+    // Nor can the driver move them away mid-session.
+    await expect(
+      ledger.submit(client(A), (ctx) => transferBeans(ctx, driver.transfer(friend.walletId, A, 1, t + 60))),
+    ).rejects.toMatchObject({ code: 'INSUFFICIENT_BEANS' });
+    const s2 = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p2.reading('STOP', 's2', 5_000, t + 60) }),
+    );
+    expect(s2.settlement).toMatchObject({ beansUsed: 0, chargedFen: 750 });
+    const s1 = await ledger.submit(client(A), (ctx) =>
+      stopSession(ctx, { stopReading: p1.reading('STOP', 's1', 30_000, t + 60) }),
+    );
+    expect(s1.settlement).toMatchObject({ beansUsed: 30, chargedFen: 0, uncollectedFen: 0 });
+    // The 70 beans held but not used are free again.
+    const moved = await ledger.submit(client(A), (ctx) =>
+      transferBeans(ctx, driver.transfer(friend.walletId, A, 70, t + 60)),
+    );
+    expect(moved).toEqual({ from: 0, to: 70 });
+  });
+
+  test('a rebate is paid on energy paid for, not on energy left uncollected', async () => {
+    const { ledger, driver, p1, t } = await world();
+    const { creditReward, allocateRebateFloat } = await import('../src/domain/beans');
+    const { setOperatorPolicy } = await import('../src/domain/consortium');
+    await ledger.submit(client(A), (ctx) => creditReward(ctx, A, 'r', 100_000));
+    await ledger.submit(admin(A), (ctx) => issueBeans(ctx, { beans: 1_000, reference: 'i' }));
+    await ledger.submit(admin(A), (ctx) =>
+      setOperatorPolicy(ctx, { rebateWhPerBean: 1_000, beanSalePriceFen: 0 }),
+    );
+    await ledger.submit(admin(A), (ctx) =>
+      allocateRebateFloat(ctx, { pileId: p1.pileId, beans: 1_000, reference: 'f' }),
+    );
+    const charge = async (sid: string, capFen: number, from: number) => {
+      await ledger.submit(
+        client(A),
+        (ctx) =>
+          startSession(ctx, {
+            authorization: driver.authorize(p1.pileId, capFen, from + 600),
+            startReading: p1.reading('START', sid, 200_000 * (sid === 's1' ? 0 : 1), from),
+          }),
+        from,
+      );
+      return ledger.submit(
+        client(A),
+        (ctx) =>
+          stopSession(ctx, {
+            stopReading: p1.reading('STOP', sid, 200_000 * (sid === 's1' ? 1 : 2), from + 60),
+          }),
+        from + 60,
+      );
+    };
+    // The probe: 200 kWh (30,000 fen) on a 1-fen cap earned 200 beans.
+    const s1 = await charge('s1', 1, t);
+    expect(s1.settlement).toMatchObject({ chargedFen: 1, uncollectedFen: 29_999, rebateBeans: 0 });
+    // A tenth paid: a tenth of the energy earns a rebate (20 kWh -> 20 beans).
+    const s2 = await charge('s2', 3_000, t + 120);
+    expect(s2.settlement).toMatchObject({ chargedFen: 3_000, uncollectedFen: 27_000, rebateBeans: 20 });
+  });
+
+  test('a driver revokes an unused authorization, and an authorization cannot outlive the maximum', async () => {
+    const { ledger, driver, p1, t } = await world();
+    const auth = driver.authorize(p1.pileId, 1_000, t + 600, 'to-revoke');
+    const thief = new Driver();
+    await expect(
+      ledger.submit(client(B), (ctx) =>
+        revokeAuthorization(ctx, { ...thief.revoke('to-revoke'), walletId: driver.walletId }),
+      ),
+    ).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    const revocation = driver.revoke('to-revoke');
+    await ledger.submit(client(B), (ctx) => revokeAuthorization(ctx, revocation));
+    await expect(
+      ledger.submit(client(B), (ctx) => revokeAuthorization(ctx, revocation)),
+    ).rejects.toMatchObject({
+      code: 'NONCE_REUSED',
+    });
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, { authorization: auth, startReading: p1.reading('START', 's1', 0, t) }),
+      ),
+    ).rejects.toMatchObject({ code: 'NONCE_REUSED' });
+    // An authorization valid for years is refused; the maximum is accepted.
+    await expect(
+      ledger.submit(client(A), (ctx) =>
+        startSession(ctx, {
+          authorization: driver.authorize(p1.pileId, 1_000, t + 3 * 365 * 86_400),
+          startReading: p1.reading('START', 's1', 0, t),
+        }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'AUTHORIZATION_TOO_LONG',
+      details: { latest: t + MAX_AUTHORIZATION_TTL_SEC },
+    });
+    await ledger.submit(client(A), (ctx) =>
+      startSession(ctx, {
+        authorization: driver.authorize(p1.pileId, 1_000, t + MAX_AUTHORIZATION_TTL_SEC),
+        startReading: p1.reading('START', 's1', 0, t),
+      }),
+    );
   });
 });

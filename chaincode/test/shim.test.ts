@@ -610,7 +610,7 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
       client(B),
       'StartSession',
       json({
-        authorization: driver.authorize(pileB.pileId, 1_000, t1 + 600, 'story-s2'),
+        authorization: driver.authorize(pileB.pileId, 1_000, t1 + 600, 'story-s2', 10),
         startReading: pileB.reading('START', 's2', 20_000, t1),
       }),
     );
@@ -638,7 +638,7 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
       client(A),
       'StartSession',
       json({
-        authorization: driver.authorize(pileA.pileId, 2_000, t2 + HOUR, 'story-a1'),
+        authorization: driver.authorize(pileA.pileId, 2_000, t2 + HOUR, 'story-a1', 10),
         startReading: pileA.reading('START', 'a1', 1_000, t2),
       }),
     );
@@ -908,7 +908,21 @@ describe('session rejections through the shim (nothing is committed)', () => {
     );
   });
 
-  test('a session left open is closed as stale by its operator after the limit', async () => {
+  test('a driver revokes an unused authorization; a stale session closes on its last recorded reading', async () => {
+    const now = peer.now();
+    const unused = driver.authorize(pile.pileId, 1_000, now + 600, 'rej-n5');
+    await submit(client(A), 'RevokeAuthorization', json(driver.revoke('rej-n5')));
+    expect(await refused(client(A), 'RevokeAuthorization', json(driver.revoke('rej-n5')))).toMatchObject({
+      code: 'NONCE_REUSED',
+    });
+    expect(unused.nonce).toBe('rej-n5');
+    // The operator records the pile's PROGRESS reading of the open session r2 as it comes.
+    const progress = pile.reading('PROGRESS', 'r2', 2_500, t + 180); // r2 started at t + 120
+    const recorded = await submit<Session>(client(B), 'RecordReading', json({ reading: progress }));
+    expect(recorded.last).toMatchObject({ meterWh: 2_500, readAt: t + 180 });
+    expect(await refused(client(B), 'RecordReading', json({ reading: progress }))).toMatchObject({
+      code: 'READING_OUT_OF_ORDER',
+    });
     await peer.setTime(peer.now() + PARAMS.sessionMaxOpenSec + 60);
     const s = await submit<Session>(
       client(B),
@@ -917,7 +931,7 @@ describe('session rejections through the shim (nothing is committed)', () => {
     );
     expect(s).toMatchObject({
       status: 'settled',
-      settlement: { closedAsStale: true, energyWh: 0, chargedFen: 0 },
+      settlement: { closedAsStale: true, energyWh: 500 },
     });
     expect((await query<WalletView>(auditor(), 'GetWallet', driver.walletId)).wallet).toMatchObject({
       heldFen: 0,

@@ -161,7 +161,7 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       client(B),
       (ctx) =>
         startSession(ctx, {
-          authorization: driver.authorize(pileB.pileId, 1_000, t1 + 600),
+          authorization: driver.authorize(pileB.pileId, 1_000, t1 + 600, undefined, 10),
           startReading: pileB.reading('START', 's2', 20_000, t1),
         }),
       t1,
@@ -188,7 +188,7 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
       client(A),
       (ctx) =>
         startSession(ctx, {
-          authorization: driver.authorize(pileA.pileId, 2_000, t2 + hour),
+          authorization: driver.authorize(pileA.pileId, 2_000, t2 + hour, undefined, 10),
           startReading: pileA.reading('START', 'a1', 1_000, t2),
         }),
       t2,

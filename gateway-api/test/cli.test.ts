@@ -18,7 +18,7 @@ import { createHmac, hkdfSync, pbkdf2Sync } from 'node:crypto';
 import { sm2GenerateKeyPair, sm4DecryptCbc, walletIdOf } from '@evpay/chaincode/client';
 import { KeyFileError, openKey, sealKey, upgradeKey, type KeyFile } from '../src/cli/keyfile';
 import { registerPile } from '../../chaincode/src/domain/piles';
-import { startSession, stopSession } from '../../chaincode/src/domain/sessions';
+import { revokeAuthorization, startSession, stopSession } from '../../chaincode/src/domain/sessions';
 import { getWallet, openWallet, refundWallet, topUp } from '../../chaincode/src/domain/wallets';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
 import { admin, bootstrap, client, genesis, NETWORK, OPS } from '../../chaincode/test/support/fixtures';
@@ -215,6 +215,8 @@ describe('evpay binary', () => {
       pile,
       '--cap',
       '3000',
+      '--max-beans',
+      '0',
       '--expires',
       String(t + 600),
     ]);
@@ -346,6 +348,53 @@ describe('evpay binary', () => {
     expect((await ledger.submit(client(B), (ctx) => refundWallet(ctx, refund.out))).balanceFen).toBe(
       before - 1000,
     );
+
+    // An authorization the driver no longer wants is revoked with a signed revocation of its nonce.
+    const unused = evpay([
+      'sign',
+      'authorization',
+      '--key',
+      'driver.key',
+      '--pile',
+      pile,
+      '--cap',
+      '1000',
+      '--max-beans',
+      '3',
+      '--nonce',
+      'cli-unused',
+      '--expires',
+      String(t + 7200),
+    ]);
+    const revocation = evpay(['sign', 'revocation', '--key', 'driver.key', '--nonce', 'cli-unused']);
+    expect([unused.code, revocation.code, unused.out.maxBeans]).toEqual([0, 0, 3]);
+    await ledger.submit(client(B), (ctx) => revokeAuthorization(ctx, revocation.out));
+    const later = evpay(
+      [
+        'sign',
+        'reading',
+        '--key',
+        'pile.key',
+        '--kind',
+        'START',
+        '--session',
+        'cli-s2',
+        '--pile',
+        pile,
+        '--meter',
+        '10000',
+        '--at',
+        String(t + 3700),
+      ],
+      env,
+    );
+    await expect(
+      ledger.submit(
+        client(A),
+        (ctx) => startSession(ctx, { authorization: unused.out, startReading: later.out }),
+        t + 3700,
+      ),
+    ).rejects.toMatchObject({ code: 'NONCE_REUSED' });
 
     const verifyReading = (file: string, message: unknown) => {
       writeFileSync(path.join(dir, file), JSON.stringify(message));

@@ -302,6 +302,19 @@ describe('the story: top up at A, charge at B and at A, settle between operators
       ).toMatchObject({ code: 'METER_WENT_BACKWARDS' });
     });
 
+    test('an authorization the driver revoked before using it', async () => {
+      const t = nowSec();
+      const auth = driver.authorize(pileB.pileId, 1_000, t + 600, 'story-rej-5');
+      await tx(b, 'RevokeAuthorization', json(driver.revoke('story-rej-5')));
+      expect(
+        await refused(
+          b,
+          'StartSession',
+          json({ authorization: auth, startReading: pileB.reading('START', 'b5', 20_000, t) }),
+        ),
+      ).toMatchObject({ code: 'NONCE_REUSED' });
+    });
+
     test("another operator's pile", async () => {
       const t = nowSec();
       expect(

@@ -23,7 +23,14 @@ import { Keys } from '../domain/keys';
 import { paramVersions, tariffVersions } from '../domain/params';
 import { getPile, listPiles, pileIdSchema, registerPile, setPileStatus } from '../domain/piles';
 import { poolSummary } from '../domain/pool';
-import { closeStaleSession, getSession, startSession, stopSession } from '../domain/sessions';
+import {
+  closeStaleSession,
+  getSession,
+  recordReading,
+  revokeAuthorization,
+  startSession,
+  stopSession,
+} from '../domain/sessions';
 import { findSessions, periodPositions } from '../domain/lookups';
 import { listJson } from '../domain/state';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
@@ -117,8 +124,16 @@ export class EvPayContract extends Contract {
     return run(ctx, (tx) => stopSession(tx, json(stop, 'stop')));
   }
   @Transaction()
+  async RecordReading(ctx: Context, record: string): Promise<string> {
+    return run(ctx, (tx) => recordReading(tx, json(record, 'record')));
+  }
+  @Transaction()
   async CloseStaleSession(ctx: Context, close: string): Promise<string> {
     return run(ctx, (tx) => closeStaleSession(tx, json(close, 'close')));
+  }
+  @Transaction()
+  async RevokeAuthorization(ctx: Context, revocation: string): Promise<string> {
+    return run(ctx, (tx) => revokeAuthorization(tx, json(revocation, 'revocation')));
   }
 
   // --- electric beans ---

@@ -8,7 +8,8 @@
  * issued; remaining(op) = floor((sum of op's rewards in fen - backing used) / current beanFaceValueFen),
  * limit(op) = issued + remaining. So a change of the face value applies to beans not yet issued only.
  *
- * Where beans sit: a wallet's beans of issuer X under one key per (wallet, X); the issuer's
+ * Where beans sit: a wallet's beans of issuer X under one key per (wallet, X), with the part held for
+ * open sessions at X's piles (sessions.ts, BEAN HOLD RULE) on the same key; the issuer's
  * undistributed beans in its treasury; beans set aside for rebates at a pile in that pile's float, so
  * rebates at different piles never touch a shared key.
  */
@@ -43,6 +44,8 @@ export interface BeanBalance {
   walletId: string;
   issuer: string;
   beans: number;
+  /** Beans held for open sessions at the issuer's piles (BEAN HOLD RULE, sessions.ts); absent = 0. */
+  heldBeans?: number;
 }
 export interface IssuedDelta {
   beans: number;
@@ -57,17 +60,37 @@ export interface RewardCredit {
   at: number;
 }
 
-export async function beanBalance(ctx: TxContext, walletId: string, issuer: string): Promise<number> {
-  return (await getJson<BeanBalance>(ctx.store, Keys.beanBalance(walletId, issuer)))?.beans ?? 0;
+export async function beanAccount(ctx: TxContext, walletId: string, issuer: string): Promise<BeanBalance> {
+  return (
+    (await getJson<BeanBalance>(ctx.store, Keys.beanBalance(walletId, issuer))) ?? {
+      walletId,
+      issuer,
+      beans: 0,
+    }
+  );
 }
-export async function setBeanBalance(
+export async function beanBalance(ctx: TxContext, walletId: string, issuer: string): Promise<number> {
+  return (await beanAccount(ctx, walletId, issuer)).beans;
+}
+/** Beans the wallet may spend or move: those not held for an open session. */
+export const availableBeans = (b: BeanBalance): number => b.beans - (b.heldBeans ?? 0);
+export async function putBeanAccount(ctx: TxContext, b: BeanBalance): Promise<void> {
+  const { walletId, issuer, beans } = b;
+  const held = b.heldBeans ?? 0;
+  const record: BeanBalance =
+    held > 0 ? { walletId, issuer, beans, heldBeans: held } : { walletId, issuer, beans };
+  await putJson(ctx.store, Keys.beanBalance(walletId, issuer), record);
+}
+/** Adds beans to a wallet's balance of one issuer; what is held stays held. */
+export async function creditBeans(
   ctx: TxContext,
   walletId: string,
   issuer: string,
   beans: number,
-): Promise<void> {
-  const b: BeanBalance = { walletId, issuer, beans };
-  await putJson(ctx.store, Keys.beanBalance(walletId, issuer), b);
+): Promise<number> {
+  const b = await beanAccount(ctx, walletId, issuer);
+  await putBeanAccount(ctx, { ...b, beans: b.beans + beans });
+  return b.beans + beans;
 }
 export async function walletBeans(ctx: TxContext, walletId: string): Promise<BeanBalance[]> {
   return (await listJson<BeanBalance>(ctx.store, Keys.beanBalancesPrefix(walletId))).map((e) => e.value);
@@ -196,12 +219,19 @@ export async function allocateRebateFloat(ctx: TxContext, input: unknown): Promi
 }
 
 /**
- * Rebate for `energyWh` paid in money (energy paid with beans earns none, so beans never mint beans):
- * one bean per `rebateWhPerBean` Wh, bounded by the pile's float.
+ * REBATE RULE: a rebate is earned on energy paid for in money, never on energy paid with beans (so beans
+ * never mint beans) nor on energy left uncollected over the driver's cap (so a pile cannot report energy
+ * it will not be paid for to hand out beans): paidWh = floor(cashWh x chargedFen / cashDueFen), where
+ * cashWh is the energy not covered by beans and cashDueFen its price (0 when nothing was due). Then one
+ * bean per `rebateWhPerBean` Wh of paidWh, bounded by the pile's float.
  */
-export function rebateFor(energyWh: number, rebateWhPerBean: number, pileFloat: number): number {
+export function paidEnergyWh(cashWh: number, chargedFen: number, cashDueFen: number): number {
+  if (cashDueFen <= 0 || chargedFen <= 0) return 0;
+  return Number((BigInt(cashWh) * BigInt(Math.min(chargedFen, cashDueFen))) / BigInt(cashDueFen));
+}
+export function rebateFor(paidWh: number, rebateWhPerBean: number, pileFloat: number): number {
   if (rebateWhPerBean <= 0) return 0;
-  return Math.min(pileFloat, Math.floor(energyWh / rebateWhPerBean));
+  return Math.min(pileFloat, Math.floor(paidWh / rebateWhPerBean));
 }
 
 export interface BeanRedemption {
@@ -262,12 +292,7 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   // Concurrent sales start in different treasury buckets, so most commit in the same block.
   await takeForSale(ctx, issuer.mspId, req.beans, `${w.walletId}/${req.nonce}`);
   await putWallet(ctx, { ...w, balanceFen: w.balanceFen - costFen });
-  await setBeanBalance(
-    ctx,
-    w.walletId,
-    issuer.mspId,
-    (await beanBalance(ctx, w.walletId, issuer.mspId)) + req.beans,
-  );
+  await creditBeans(ctx, w.walletId, issuer.mspId, req.beans);
   const period = await addPosition(ctx, issuer.mspId, { beanSalesFen: costFen });
   await appendAudit(ctx, issuer.mspId, 'BeansSold', {
     walletId: w.walletId,
@@ -309,11 +334,15 @@ export async function transferBeans(ctx: TxContext, input: unknown): Promise<{ f
   requireSignature(from.publicKey, beanTransferText(await networkId(ctx), req), req.signature, 'transfer');
   await consumeNonce(ctx, from.walletId, req.nonce); // replay first, as for a purchase
   if (req.expiresAt < ctx.now) fail('AUTHORIZATION_EXPIRED', 'the transfer authorization has expired');
-  const have = await beanBalance(ctx, req.fromWalletId, req.issuer);
-  if (have < req.beans) fail('INSUFFICIENT_BEANS', `wallet holds ${have} beans of ${req.issuer}`, { have });
-  const to = (await beanBalance(ctx, req.toWalletId, req.issuer)) + req.beans;
-  await setBeanBalance(ctx, req.fromWalletId, req.issuer, have - req.beans);
-  await setBeanBalance(ctx, req.toWalletId, req.issuer, to);
+  const sender = await beanAccount(ctx, req.fromWalletId, req.issuer);
+  // Beans held for an open session stay where they are (BEAN HOLD RULE, sessions.ts).
+  const have = availableBeans(sender);
+  if (have < req.beans)
+    fail('INSUFFICIENT_BEANS', `wallet holds ${have} beans of ${req.issuer} not held for a session`, {
+      have,
+    });
+  await putBeanAccount(ctx, { ...sender, beans: sender.beans - req.beans });
+  const to = await creditBeans(ctx, req.toWalletId, req.issuer, req.beans);
   await appendAudit(ctx, req.issuer, 'BeansTransferred', {
     from: req.fromWalletId,
     to: req.toWalletId,
@@ -325,5 +354,5 @@ export async function transferBeans(ctx: TxContext, input: unknown): Promise<{ f
     beans: req.beans,
     reason: 'transfer',
   });
-  return { from: have - req.beans, to };
+  return { from: sender.beans - req.beans, to };
 }

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { sm3Hex } from '../crypto';
 import { bucketOrder } from './buckets';
 import { appendAudit } from './audit';
-import { beanBalance, setBeanBalance } from './beans';
+import { creditBeans } from './beans';
 import { creditTreasury, debitTreasury } from './treasury';
 import { networkId, requireOperator, requireOperatorAdmin } from './access';
 import type { TxContext } from './context';
@@ -198,7 +198,7 @@ export async function claimEnvelope(ctx: TxContext, input: unknown): Promise<{ b
   const taken: EnvelopeBucket = { ...b, taken: b.taken + 1, takenBeans: b.takenBeans + beans };
   await putJson(ctx.store, Keys.envelopeBucket(env.envelopeId, b.bucket), taken);
   await putJson(ctx.store, claimKey, { beans, index, bucket: b.bucket, at: ctx.now, txId: ctx.txId });
-  await setBeanBalance(ctx, w.walletId, env.issuer, (await beanBalance(ctx, w.walletId, env.issuer)) + beans);
+  await creditBeans(ctx, w.walletId, env.issuer, beans);
   await appendAudit(ctx, env.issuer, 'EnvelopeClaimed', {
     envelopeId: env.envelopeId,
     walletId: w.walletId,

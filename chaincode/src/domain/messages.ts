@@ -8,23 +8,42 @@
 import { sm2Verify, sm3Hex } from '../crypto';
 import { fail } from './errors';
 
-export type SignedKind = 'AUTH' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM' | 'REFUND';
+export type SignedKind =
+  'AUTH' | 'REVOKE' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM' | 'REFUND';
 
-function text(kind: SignedKind, network: string, fields: ReadonlyArray<string | number>): string {
+function text(
+  kind: SignedKind,
+  network: string,
+  fields: ReadonlyArray<string | number>,
+  version = 1,
+): string {
   const lines = [network, ...fields.map(String)];
   for (const f of lines) if (f.includes('\n')) throw new Error('signed field contains a newline');
-  return [`EVPAY/${kind}/1`, ...lines].join('\n');
+  return [`EVPAY/${kind}/${version}`, ...lines].join('\n');
 }
 
+/**
+ * A driver's authorization of one session at one pile: at most `capFen` of wallet money and at most
+ * `maxBeans` of the pile operator's beans. Version 2 added maxBeans (version 1 bounded cash only).
+ */
 export interface Authorization {
   walletId: string;
   pileId: string;
   capFen: number;
+  maxBeans: number;
   nonce: string;
   expiresAt: number;
 }
 export const authorizationText = (network: string, a: Authorization): string =>
-  text('AUTH', network, [a.walletId, a.pileId, a.capFen, a.nonce, a.expiresAt]);
+  text('AUTH', network, [a.walletId, a.pileId, a.capFen, a.maxBeans, a.nonce, a.expiresAt], 2);
+
+/** A driver's revocation of whatever it signed with `nonce` and has not been used yet (an authorization). */
+export interface Revocation {
+  walletId: string;
+  nonce: string;
+}
+export const revocationText = (network: string, r: Revocation): string =>
+  text('REVOKE', network, [r.walletId, r.nonce]);
 
 export type ReadingKind = 'START' | 'PROGRESS' | 'STOP';
 export interface MeterReading {

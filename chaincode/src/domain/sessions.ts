@@ -2,11 +2,14 @@
  * Charging sessions: a driver's signed authorization and the pile's signed start reading open a session
  * and hold its cap on the wallet; the pile's signed stop reading settles it, exactly once:
  *
- *   price      = energy x unified tariff in force when the session started (tariff.ts)
- *   beans      = the pile operator's beans in the wallet, applied first (beans.ts: redeemBeans)
+ *   price      = energy x unified tariff in force when the session started (tariff.ts), over the
+ *                PRICED SPAN below
+ *   beans      = the pile operator's beans held for the session at its start, applied first
+ *                (beans.ts: redeemBeans); the rest of the hold is released (BEAN HOLD RULE)
  *   wallet pays  min(price - bean value, hold); the hold is released; any excess over the cap is the
  *                pile operator's loss (its pile should have stopped at the cap), recorded as uncollected
- *   rebate     = the operator's rebate rule on the energy paid in money, from the pile's rebate float
+ *   rebate     = the operator's rebate rule on the energy paid in money (beans.ts: REBATE RULE), from
+ *                the pile's rebate float
  *
  * A session is named by its pile and the pile's own session id (unique per pile, so no operator can
  * take the id another operator's pile will use next). It touches only its pile, its wallet and its own
@@ -14,15 +17,21 @@
  */
 import { z } from 'zod';
 import { appendAudit } from './audit';
-import { beanBalance, rebateFor, redeemBeans, setBeanBalance } from './beans';
+import { availableBeans, beanAccount, paidEnergyWh, putBeanAccount, rebateFor, redeemBeans } from './beans';
 import { addPosition } from './clearing';
 import { getOperator, networkId, requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
-import { authorizationText, readingText, requireSignature, type MeterReading } from './messages';
+import {
+  authorizationText,
+  readingText,
+  requireSignature,
+  revocationText,
+  type MeterReading,
+} from './messages';
 import { indexSession, indexSettlement } from './lookups';
-import { paramsAt, tariffVersions } from './params';
+import { MAX_TX_TIME_SKEW_SEC, paramsAt, tariffVersions } from './params';
 import { getOwnPile, getPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, putJson, emit } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
@@ -30,8 +39,22 @@ import { consumeNonce } from './replay';
 import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import { idSchema, parse, positiveFenSchema, signatureSchema, timestampSchema, whSchema } from './validate';
 
-/** A reading may be stamped at most this far ahead of the transaction time (pile clock skew). */
-export const MAX_CLOCK_SKEW_SEC = 300;
+/**
+ * READING TIME RULE (written once): a transaction at time `now` accepts a pile's signed reading only if
+ *   now - MAX_READING_AGE_SEC <= readAt <= now + MAX_TX_TIME_SKEW_SEC
+ * (READING_TOO_OLD / READING_OUT_OF_ORDER otherwise). A pile may buffer a reading while offline for up
+ * to MAX_READING_AGE_SEC; after that it signs a fresh one (its meter has not moved since). The skew
+ * bound is the transaction-time gate's (params.ts), written once.
+ *
+ * PRICED SPAN (written once): a session is priced over [startedAt, max(startedAt, min(stop readAt,
+ * settling tx time))], where startedAt is the StartSession transaction's time. The pile cannot move the
+ * start (it is the transaction's, within the peers' clock gate) nor stamp the end after the
+ * transaction that settles it; holding a stop back to stretch the span keeps the pile busy (PILE_BUSY)
+ * and the driver's cap bounds what it can cost.
+ */
+export const MAX_READING_AGE_SEC = 3600;
+/** An authorization may expire at most this long after the StartSession that uses it (AUTHORIZATION_TOO_LONG). */
+export const MAX_AUTHORIZATION_TTL_SEC = 24 * 3600;
 /** 1 GWh: no charging session delivers this much; a larger difference is a faulty meter or a forgery. */
 export const MAX_SESSION_WH = 1_000_000_000;
 
@@ -54,6 +77,7 @@ const startSchema = z
         walletId: walletIdSchema,
         pileId: pileIdSchema,
         capFen: positiveFenSchema,
+        maxBeans: z.number().int().min(0).max(1_000_000_000_000),
         nonce: nonceSchema,
         expiresAt: timestampSchema,
         signature: signatureSchema,
@@ -63,6 +87,10 @@ const startSchema = z
   })
   .strict();
 const stopSchema = z.object({ stopReading: readingSchema(z.literal('STOP')) }).strict();
+const recordSchema = z.object({ reading: readingSchema(z.literal('PROGRESS')) }).strict();
+const revokeSchema = z
+  .object({ walletId: walletIdSchema, nonce: nonceSchema, signature: signatureSchema })
+  .strict();
 const staleSchema = z
   .object({
     pileId: pileIdSchema,
@@ -77,12 +105,17 @@ export interface Session {
   operator: string;
   walletId: string;
   capFen: number;
+  /** The driver's bean limit (signed) and the beans held for the session at its start (BEAN HOLD RULE). */
+  maxBeans?: number;
+  beansHeld?: number;
   tariffVersion: number;
   beanWh: number;
   /** sessionMaxOpenSec in force at the start: a later change of the parameter never applies to it. */
   maxOpenSec: number;
   startedAt: number;
   start: { meterWh: number; readAt: number };
+  /** The last PROGRESS reading recorded for the open session (RecordReading); a stale close never goes below it. */
+  last?: { meterWh: number; readAt: number; kind: MeterReading['kind'] };
   status: 'open' | 'settled';
   stop?: { meterWh: number; readAt: number; kind: MeterReading['kind'] };
   settlement?: Settlement;
@@ -124,8 +157,15 @@ async function checkReading(
   if (r.pileId !== pile.pileId)
     fail('READING_MISMATCH', `reading is for pile ${r.pileId}, not ${pile.pileId}`);
   requireSignature(pile.publicKey, readingText(await networkId(ctx), r), r.signature, `${r.kind} reading`);
-  if (r.readAt > ctx.now + MAX_CLOCK_SKEW_SEC)
+  // READING TIME RULE
+  if (r.readAt > ctx.now + MAX_TX_TIME_SKEW_SEC)
     fail('READING_OUT_OF_ORDER', 'reading is stamped in the future', { readAt: r.readAt });
+  const oldestAllowed = ctx.now - MAX_READING_AGE_SEC;
+  if (r.readAt < oldestAllowed)
+    fail('READING_TOO_OLD', `reading is more than ${MAX_READING_AGE_SEC} s older than the transaction`, {
+      readAt: r.readAt,
+      oldestAllowed,
+    });
 }
 
 export async function startSession(ctx: TxContext, input: unknown): Promise<Session> {
@@ -146,6 +186,15 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
   );
   if (auth.expiresAt < ctx.now)
     fail('AUTHORIZATION_EXPIRED', 'the driver authorization has expired', { expiresAt: auth.expiresAt });
+  if (auth.expiresAt > ctx.now + MAX_AUTHORIZATION_TTL_SEC)
+    fail(
+      'AUTHORIZATION_TOO_LONG',
+      `an authorization may be valid for at most ${MAX_AUTHORIZATION_TTL_SEC} s`,
+      {
+        expiresAt: auth.expiresAt,
+        latest: ctx.now + MAX_AUTHORIZATION_TTL_SEC,
+      },
+    );
   await checkReading(ctx, pile, reading);
   if (reading.meterWh < pile.lastMeterWh)
     fail(
@@ -163,12 +212,19 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
   await consumeNonce(ctx, wallet.walletId, auth.nonce);
   const tariff = await tariffAt(ctx, ctx.now);
   const params = await paramsAt(ctx.store, ctx.now);
+  // BEAN HOLD RULE: the pile operator's beans the session may use, up to the driver's signed limit, are
+  // held on the wallet's own bean balance (no shared key) until settlement, like the cash cap.
+  const beans = await beanAccount(ctx, wallet.walletId, pile.operator);
+  const beansHeld = Math.min(auth.maxBeans, availableBeans(beans));
+  if (beansHeld > 0) await putBeanAccount(ctx, { ...beans, heldBeans: (beans.heldBeans ?? 0) + beansHeld });
   const session: Session = {
     sessionId: reading.sessionId,
     pileId: pile.pileId,
     operator: pile.operator,
     walletId: wallet.walletId,
     capFen: auth.capFen,
+    maxBeans: auth.maxBeans,
+    beansHeld,
     tariffVersion: tariff.version,
     beanWh: params.beanWh,
     maxOpenSec: params.sessionMaxOpenSec,
@@ -190,6 +246,7 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     pileId: pile.pileId,
     walletId: wallet.walletId,
     capFen: auth.capFen,
+    beansHeld,
   });
   emit(ctx, 'SessionStarted', {
     sessionId: session.sessionId,
@@ -202,6 +259,70 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
 export async function stopSession(ctx: TxContext, input: unknown): Promise<Session> {
   const { stopReading } = parse(stopSchema, input, 'stop');
   return settle(ctx, stopReading.pileId, stopReading.sessionId, stopReading, false);
+}
+
+/**
+ * The pile's operator records a PROGRESS reading of an open session as it comes (READING TIME RULE),
+ * each newer than the last, so that a stale close settles on the last reading the chain saw and never
+ * on an older one. A replayed reading is refused (READING_OUT_OF_ORDER).
+ */
+export async function recordReading(ctx: TxContext, input: unknown): Promise<Session> {
+  const { reading } = parse(recordSchema, input, 'record');
+  const session = await getSession(ctx, reading.pileId, reading.sessionId);
+  const pile = await getOwnPile(ctx, session.pileId);
+  if (session.status !== 'open')
+    fail('SESSION_ALREADY_SETTLED', `session ${session.sessionId} is already settled`, {
+      sessionId: session.sessionId,
+    });
+  await checkReading(ctx, pile, reading);
+  const prev = session.last ?? session.start;
+  if (reading.meterWh < prev.meterWh)
+    fail('METER_WENT_BACKWARDS', `meter ${reading.meterWh} Wh is below the last reading ${prev.meterWh} Wh`);
+  if (reading.readAt <= prev.readAt)
+    fail('READING_OUT_OF_ORDER', "reading is not newer than the session's last reading", {
+      readAt: reading.readAt,
+      last: prev.readAt,
+    });
+  if (reading.meterWh - session.start.meterWh > MAX_SESSION_WH)
+    fail('ENERGY_IMPLAUSIBLE', `${reading.meterWh - session.start.meterWh} Wh in one session is implausible`);
+  const updated: Session = {
+    ...session,
+    last: { meterWh: reading.meterWh, readAt: reading.readAt, kind: reading.kind },
+  };
+  await putJson(ctx.store, Keys.session(session.pileId, session.sessionId), updated);
+  await appendAudit(ctx, pile.operator, 'ReadingRecorded', {
+    sessionId: session.sessionId,
+    pileId: pile.pileId,
+    meterWh: reading.meterWh,
+    readAt: reading.readAt,
+  });
+  emit(ctx, 'ReadingRecorded', {
+    sessionId: session.sessionId,
+    pileId: pile.pileId,
+    meterWh: reading.meterWh,
+    readAt: reading.readAt,
+  });
+  return updated;
+}
+
+/**
+ * A driver revokes an authorization it signed and has not used, before it expires: the signed REVOKE
+ * message spends the nonce, so whatever was signed with it (an authorization, or any other driver
+ * message) is refused from then on with NONCE_REUSED. Any member may submit it, as for a purchase; a
+ * replayed revocation, or one of a nonce already used, is refused with NONCE_REUSED.
+ */
+export async function revokeAuthorization(
+  ctx: TxContext,
+  input: unknown,
+): Promise<{ walletId: string; nonce: string; revokedAt: number }> {
+  const op = await requireOperator(ctx);
+  const req = parse(revokeSchema, input, 'revocation');
+  const wallet = await getWallet(ctx, req.walletId);
+  requireSignature(wallet.publicKey, revocationText(await networkId(ctx), req), req.signature, 'revocation');
+  await consumeNonce(ctx, wallet.walletId, req.nonce);
+  await appendAudit(ctx, op.mspId, 'AuthorizationRevoked', { walletId: wallet.walletId, nonce: req.nonce });
+  emit(ctx, 'AuthorizationRevoked', { walletId: wallet.walletId, nonce: req.nonce });
+  return { walletId: wallet.walletId, nonce: req.nonce, revokedAt: ctx.now };
 }
 
 /**
@@ -248,22 +369,20 @@ async function settle(
       'SESSION_NOT_STALE',
       `session ${sessionId} may be closed from ${session.startedAt + session.maxOpenSec}`,
     );
-  let stop = {
-    meterWh: session.start.meterWh,
-    readAt: session.start.readAt,
-    kind: 'STOP' as MeterReading['kind'],
-  };
+  // Without a reading, a stale close settles on the last reading the session recorded (else its start).
+  const prev = session.last ?? { ...session.start, kind: 'STOP' as MeterReading['kind'] };
+  let stop = prev;
   if (reading) {
     if (reading.sessionId !== sessionId)
       fail('READING_MISMATCH', `reading is for session ${reading.sessionId}`);
     await checkReading(ctx, pile, reading);
-    if (reading.meterWh < session.start.meterWh)
+    if (reading.meterWh < prev.meterWh)
       fail(
         'METER_WENT_BACKWARDS',
-        `stop meter ${reading.meterWh} Wh is below start ${session.start.meterWh} Wh`,
+        `stop meter ${reading.meterWh} Wh is below the session's last reading ${prev.meterWh} Wh`,
       );
-    if (reading.readAt < session.start.readAt)
-      fail('READING_OUT_OF_ORDER', 'stop reading is older than the start reading');
+    if (reading.readAt < prev.readAt)
+      fail('READING_OUT_OF_ORDER', "stop reading is older than the session's last reading");
     stop = { meterWh: reading.meterWh, readAt: reading.readAt, kind: reading.kind };
   }
   const energyWh = stop.meterWh - session.start.meterWh;
@@ -275,23 +394,32 @@ async function settle(
   // A direct read of the version fixed at start: no range read, so an enactment never conflicts with it.
   const tariff = await getJson<Tariff>(ctx.store, Keys.tariff(session.tariffVersion));
   if (!tariff) return fail('NO_TARIFF_IN_FORCE', `tariff version ${session.tariffVersion} is missing`);
-  const price = priceSession(tariff, energyWh, session.start.readAt, stop.readAt);
+  // PRICED SPAN: from the StartSession transaction to the stop reading, never after this transaction.
+  const pricedTo = Math.max(session.startedAt, Math.min(stop.readAt, ctx.now));
+  const price = priceSession(tariff, energyWh, session.startedAt, pricedTo);
 
   const wallet = await getWallet(ctx, session.walletId);
-  const beansHeld = await beanBalance(ctx, wallet.walletId, pile.operator);
+  const beans = await beanAccount(ctx, wallet.walletId, pile.operator);
+  // Only the beans held at the start (a session opened before holds existed holds none).
+  const beansHeld = session.beansHeld ?? 0;
   const redemption = redeemBeans(energyWh, price.totalFen, beansHeld, session.beanWh);
   const cashDue = price.totalFen - redemption.beanValueFen;
   const chargedFen = Math.min(cashDue, session.capFen);
   const operator = await getOperator(ctx, pile.operator);
-  const rebateBeans = rebateFor(energyWh - redemption.coveredWh, operator.rebateWhPerBean, pile.rebateFloat);
+  const paidWh = paidEnergyWh(energyWh - redemption.coveredWh, chargedFen, cashDue);
+  const rebateBeans = rebateFor(paidWh, operator.rebateWhPerBean, pile.rebateFloat);
 
   await putWallet(ctx, {
     ...wallet,
     balanceFen: wallet.balanceFen - chargedFen,
     heldFen: wallet.heldFen - session.capFen,
   });
-  if (redemption.beansUsed > 0 || rebateBeans > 0)
-    await setBeanBalance(ctx, wallet.walletId, pile.operator, beansHeld - redemption.beansUsed + rebateBeans);
+  if (beansHeld > 0 || rebateBeans > 0)
+    await putBeanAccount(ctx, {
+      ...beans,
+      beans: beans.beans - redemption.beansUsed + rebateBeans,
+      heldBeans: (beans.heldBeans ?? 0) - beansHeld,
+    });
   await putJson(ctx.store, Keys.pile(pile.pileId), {
     ...pile,
     activeSession: undefined,

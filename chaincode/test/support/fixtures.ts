@@ -10,6 +10,7 @@ import {
   envelopeClaimText,
   readingText,
   refundText,
+  revocationText,
   walletIdOf,
   type ReadingKind,
 } from '../../src/domain/messages';
@@ -112,9 +113,15 @@ export class Driver {
   network = NETWORK;
   readonly walletId = walletIdOf(this.keys.publicKeyHex);
 
-  authorize(pileId: string, capFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
-    const a = { walletId: this.walletId, pileId, capFen, nonce, expiresAt };
+  /** At most `capFen` of wallet money and `maxBeans` of the pile operator's beans (none unless given). */
+  authorize(pileId: string, capFen: number, expiresAt: number, nonce = `n${++nonceSeq}`, maxBeans = 0) {
+    const a = { walletId: this.walletId, pileId, capFen, maxBeans, nonce, expiresAt };
     return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(this.network, a)) };
+  }
+  /** Revokes whatever this driver signed with `nonce` and has not been used (RevokeAuthorization). */
+  revoke(nonce: string) {
+    const r = { walletId: this.walletId, nonce };
+    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, revocationText(this.network, r)) };
   }
   buy(issuer: string, beans: number, maxCostFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const p = { walletId: this.walletId, issuer, beans, maxCostFen, nonce, expiresAt };

@@ -3,7 +3,8 @@
  * verifies (texts from @evpay/chaincode/client, one source of truth). Prints JSON ready to send.
  *
  *   evpay keygen --out pile.key                      # encrypted with $EVPAY_PASSPHRASE
- *   evpay sign authorization --key driver.key --pile AlphaMSP.P1 --cap 5000 --expires +600
+ *   evpay sign authorization --key driver.key --pile AlphaMSP.P1 --cap 5000 --max-beans 20 --expires +600
+ *   evpay sign revocation --key driver.key --nonce <nonce of an unused authorization>
  *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
  *   evpay verify --kind reading --public-key 04... --message signed.json
  *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
@@ -18,6 +19,7 @@ import {
   beanTransferText,
   envelopeClaimText,
   refundText,
+  revocationText,
   genesisDigest,
   idSchema,
   mspIdSchema,
@@ -88,6 +90,7 @@ function expiring(c: Command): Command {
 /** Every kind of signed message `evpay verify` checks, with the text its signature covers. */
 const MESSAGE_TEXTS = {
   authorization: authorizationText,
+  revocation: revocationText,
   reading: readingText,
   purchase: beanPurchaseText,
   transfer: beanTransferText,
@@ -185,16 +188,30 @@ export function program(): Command {
       expiring(
         c
           .requiredOption('--pile <pileId>', 'pile id, "<MSP id>.<local id>"', pileIdArg)
-          .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber),
+          .requiredOption('--cap <fen>', 'most the session may cost, in fen', positiveNumber)
+          .requiredOption(
+            '--max-beans <count>',
+            "most of the pile operator's beans the session may use (0: none)",
+            wholeNumber,
+          ),
       ),
-    (o: Expiring & { pile: string; cap: number }, walletId) => ({
+    (o: Expiring & { pile: string; cap: number; maxBeans: number }, walletId) => ({
       walletId,
       pileId: o.pile,
       capFen: o.cap,
+      maxBeans: o.maxBeans,
       nonce: o.nonce ?? nonce(),
       expiresAt: o.expires,
     }),
     authorizationText,
+  );
+  signCommand(
+    sign,
+    'revocation',
+    "a driver's revocation of an authorization it signed and has not used (RevokeAuthorization)",
+    (c) => c.requiredOption('--nonce <nonce>', 'the nonce of the authorization to revoke', identifier),
+    (o: KeyOptions & { nonce: string }, walletId) => ({ walletId, nonce: o.nonce }),
+    revocationText,
   );
   signCommand(
     sign,
