@@ -39,13 +39,14 @@ const GBT_PUBLIC =
 
 test('chaincode/README.md §3: the example text, signed as printed, verifies with the chaincode message functions', () => {
   const printed = fencedBlock('chaincode/README.md', '## 3. Signed messages', 'text');
-  const [tag, network, walletId, pileId, capFen, nonce, expiresAt, ...rest] = printed.split('\n');
-  expect([tag, rest]).toEqual(['EVPAY/AUTH/1', []]);
+  const [tag, network, walletId, pileId, capFen, maxBeans, nonce, expiresAt, ...rest] = printed.split('\n');
+  expect([tag, rest]).toEqual(['EVPAY/AUTH/2', []]);
   expect(walletId).toBe(walletIdOf(GBT_PUBLIC));
   const auth = {
     walletId: walletId!,
     pileId: pileId!,
     capFen: Number(capFen),
+    maxBeans: Number(maxBeans),
     nonce: nonce!,
     expiresAt: Number(expiresAt),
   };
@@ -61,7 +62,9 @@ test('chaincode/README.md §3: the example text, signed as printed, verifies wit
   const md = read('chaincode/README.md');
   expect(md).toContain(`\`${GBT_PRIVATE.slice(0, 8)}…${GBT_PRIVATE.slice(-8)}\``);
   expect(md).toContain(`\`${walletId!.slice(0, 8)}…${walletId!.slice(-8)}\``);
-  expect(md).toContain(`${auth.capFen}-fen authorization at pile \`${pileId}\``);
+  expect(md).toContain(
+    `${auth.capFen}-fen authorization for at most ${auth.maxBeans} beans at pile \`${pileId}\``,
+  );
 });
 
 describe('evpay', () => {

@@ -41,6 +41,7 @@ const idArg = schemaArg(idSchema);
 const mspIdArg = schemaArg(mspIdSchema);
 const pileIdArg = schemaArg(pileIdSchema);
 const walletIdArg = schemaArg(walletIdSchema);
+const nonceArg = schemaArg(nonceSchema);
 import { KeyFileError, openKey, sealKey, upgradeKey } from './keyfile';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -84,7 +85,7 @@ type Expiring = KeyOptions & { expires: number; nonce?: string };
 function expiring(c: Command): Command {
   return c
     .requiredOption('--expires <time>', '"now", "+SECONDS" or Unix seconds', at)
-    .option('--nonce <nonce>', 'single-use nonce (default: random)', schemaArg(nonceSchema));
+    .option('--nonce <nonce>', 'single-use nonce (default: random)', nonceArg);
 }
 
 /** Every kind of signed message `evpay verify` checks, with the text its signature covers. */
@@ -209,7 +210,7 @@ export function program(): Command {
     sign,
     'revocation',
     "a driver's revocation of an authorization it signed and has not used (RevokeAuthorization)",
-    (c) => c.requiredOption('--nonce <nonce>', 'the nonce of the authorization to revoke', identifier),
+    (c) => c.requiredOption('--nonce <nonce>', 'the nonce of the authorization to revoke', nonceArg),
     (o: KeyOptions & { nonce: string }, walletId) => ({ walletId, nonce: o.nonce }),
     revocationText,
   );
