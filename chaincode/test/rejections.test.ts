@@ -531,7 +531,7 @@ describe('piles', () => {
       code: 'REFERENCE_REPLAYED',
     });
     expect((await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).treasury).toBe(4);
-    const retired = await ledger.submit(client(A), (ctx) =>
+    const retired = await ledger.submit(admin(A), (ctx) =>
       setPileStatus(ctx, { pileId: p1.pileId, status: 'retired' }),
     );
     await expect(
