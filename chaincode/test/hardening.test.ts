@@ -11,7 +11,7 @@ import {
   periodOf,
   type PositionDelta,
 } from '../src/domain/clearing';
-import { payMargin } from '../src/domain/consortium';
+import { confirmMargin, payMargin } from '../src/domain/consortium';
 import { enact, propose, vote } from '../src/domain/governance';
 import { Keys } from '../src/domain/keys';
 import { registerPile, setPileStatus } from '../src/domain/piles';
@@ -21,13 +21,16 @@ import { MemoryLedger } from './support/ledger';
 import {
   admin,
   auditor,
+  AUDITOR_MSP,
   bootstrap,
   client,
   Driver,
   genesis,
   initPinned,
+  custodian,
   OPS,
   PARAMS,
+  payMarginConfirmed,
   PileDevice,
   TARIFF,
 } from './support/fixtures';
@@ -48,6 +51,12 @@ describe('item 2: the pool has a custodian', () => {
       ),
     ).rejects.toMatchObject({ code: 'MARGIN_NOT_PAID' });
     expect((await ledger.evaluate(auditor, (ctx) => poolSummary(ctx))).balanceFen).toBe(0);
+    // Once the custodian confirms it, A is a member and its margin is in the pool.
+    await ledger.submit(custodian, (ctx) => confirmMargin(ctx, A));
+    expect((await ledger.evaluate(auditor, (ctx) => poolSummary(ctx))).balanceFen).toBe(PARAMS.marginFen);
+    await ledger.submit(client(A), (ctx) =>
+      registerPile(ctx, { localId: 'P', publicKey: new Driver().keys.publicKeyHex }),
+    );
   });
 
   test("two debtors cannot vouch for each other's payment to the pool", async () => {
@@ -74,6 +83,24 @@ describe('item 2: the pool has a custodian', () => {
     await expect(
       ledger.submit(admin(B), (ctx) => confirmTransfer(ctx, { period, index: 0, side: 'payee' }), after),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    // Only the custodian's admin confirms the pool's side.
+    await expect(
+      ledger.submit(
+        client(AUDITOR_MSP),
+        (ctx) => confirmTransfer(ctx, { period, index: 0, side: 'payee' }),
+        after,
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_OPERATOR_ADMIN' });
+    await expect(
+      ledger.submit(custodian, (ctx) => confirmTransfer(ctx, { period, index: 0, side: 'payer' }), after),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await ledger.submit(admin(A), (ctx) => confirmTransfer(ctx, { period, index: 0, side: 'payer' }), after);
+    const done = await ledger.submit(
+      custodian,
+      (ctx) => confirmTransfer(ctx, { period, index: 0, side: 'payee' }),
+      after,
+    );
+    expect(done.complete).toBe(true);
   });
 });
 
@@ -109,7 +136,7 @@ describe('items 3 and 10: a vote ends, and so does an approval', () => {
     const ledger = new MemoryLedger();
     await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // A, B, C, D at 2/3
     const t0 = ledger.now;
-    for (const o of [A, B, C]) await ledger.submit(admin(o), (ctx) => payMargin(ctx)); // D never pays
+    for (const o of [A, B, C]) await payMarginConfirmed(ledger, o); // D never pays
     const due = t0 + PARAMS.marginDueSec;
     const votingEndsAt = due - 3600; // voting ends while D still counts: 4 operators, 3 approvals needed
     await ledger.submit(admin(A), (ctx) =>

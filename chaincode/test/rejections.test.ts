@@ -19,6 +19,7 @@ import {
   initPinned,
   OPS,
   PARAMS,
+  payMarginConfirmed,
   PileDevice,
   TARIFF,
 } from './support/fixtures';
@@ -570,7 +571,6 @@ describe('membership', () => {
     ).rejects.toMatchObject({
       code: 'OPERATOR_EXISTS',
     });
-    const { payMargin } = await import('../src/domain/consortium');
     await expect(ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'NOT_AN_OPERATOR',
     });
@@ -585,7 +585,7 @@ describe('membership', () => {
     ).rejects.toMatchObject({
       code: 'MARGIN_NOT_PAID',
     });
-    await ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx));
+    await payMarginConfirmed(ledger, 'EchoMSP');
     await ledger.submit(client('EchoMSP'), (ctx) =>
       registerPile(ctx, { localId: 'E1', publicKey: new Driver().keys.publicKeyHex }),
     );
@@ -879,7 +879,7 @@ describe('signatures are bound to one network', () => {
       [staging, 'evpay-staging'],
     ] as const) {
       await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis(undefined, networkId)));
-      for (const op of Object.values(OPS)) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+      for (const op of Object.values(OPS)) await payMarginConfirmed(ledger, op.mspId);
       await ledger.submit(client(A), (ctx) =>
         registerPile(ctx, { localId: pile.localId, publicKey: pile.keys.publicKeyHex }),
       );

@@ -13,7 +13,7 @@ import { genesisDigest } from '../src/domain/consortium';
 import type { KV, StateStore } from '../src/domain/context';
 import { Keys } from '../src/domain/keys';
 import { withReadCache } from '../src/domain/state';
-import { Driver, genesis, OPS, PARAMS } from './support/fixtures';
+import { AUDITOR_MSP, Driver, genesis, OPS, PARAMS } from './support/fixtures';
 import { identity, ShimPeer, TOTAL_QUERY_LIMIT, type Identity } from './support/shimPeer';
 
 jest.setTimeout(300_000);
@@ -42,7 +42,10 @@ async function ok(id: Identity, fn: string, ...args: string[]): Promise<unknown>
 
 test('ClosePeriod over more than totalQueryLimit positions counts every one of them', async () => {
   await ok(admin(A), 'InitConsortium', JSON.stringify(GENESIS));
-  for (const op of MEMBERS) await ok(admin(op.mspId), 'PayMargin');
+  for (const op of MEMBERS) {
+    await ok(admin(op.mspId), 'PayMargin');
+    await ok(admin(AUDITOR_MSP), 'ConfirmMargin', op.mspId); // the pool's custodian (genesis default)
+  }
   const driver = new Driver();
   await ok(client(B), 'OpenWallet', JSON.stringify({ publicKey: driver.keys.publicKeyHex }));
   // B takes 10,000 yuan of a driver's cash: B owes it to the clearing.
@@ -88,7 +91,10 @@ test('IssueBeans past totalQueryLimit issuance records: no bean without backing'
       return { ok: r.status === 200, body: r.status === 200 ? JSON.parse(r.payload) : r.message };
     };
     expect((await run(admin(A), 'InitConsortium', JSON.stringify(doc))).ok).toBe(true);
-    for (const op of MEMBERS) expect((await run(admin(op.mspId), 'PayMargin')).ok).toBe(true);
+    for (const op of MEMBERS) {
+      expect((await run(admin(op.mspId), 'PayMargin')).ok).toBe(true);
+      expect((await run(admin(AUDITOR_MSP), 'ConfirmMargin', op.mspId)).ok).toBe(true);
+    }
     // B earns rewards backing exactly LIMIT + 1 beans (credited as shim.test.ts does: out of band).
     const backed = TOTAL_QUERY_LIMIT + 1;
     const writes = new Map<string, Uint8Array | null>();

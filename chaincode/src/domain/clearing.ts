@@ -13,11 +13,18 @@
  * paid: pool = -sum(due), so the period sums to zero against the pool. Transfers pair debtors with
  * creditors in English-name order (any pairing settles; this one is deterministic and has at most
  * (#operators) transfers plus one per operator with the pool). Every transfer is confirmed by both
- * sides; the pool has no admin of its own, so its side is confirmed by an admin of another operator
- * (a witness of the pool's account): no operator settles with the pool on its own word.
+ * sides; the pool's side only by the pool's custodian (CUSTODIAN RULE, consortium.ts), so no operator
+ * settles with the pool on its own word or on a fellow debtor's.
  */
 import { z } from 'zod';
-import { activeOperators, requireOperator, requireOperatorAdmin } from './access';
+import {
+  activeOperators,
+  custodianOf,
+  getConsortium,
+  requireAdminRole,
+  requireOperator,
+  requireOperatorAdmin,
+} from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys } from './keys';
@@ -261,36 +268,46 @@ export interface Confirmation {
 
 /**
  * The payer confirms it sent, the payee that it received; each operator only for itself, and the pool's
- * side by any other operator than the one it transfers with.
+ * side only the pool's custodian (an admin identity of it).
  */
 export async function confirmTransfer(
   ctx: TxContext,
   input: unknown,
 ): Promise<{ transfer: Transfer; complete: boolean }> {
-  const op = await requireOperatorAdmin(ctx);
+  const custodian = custodianOf(await getConsortium(ctx));
+  let who: string;
+  if (ctx.caller.mspId === custodian) {
+    requireAdminRole(ctx);
+    who = custodian;
+  } else who = (await requireOperatorAdmin(ctx)).mspId;
   const req = parse(confirmSchema, input, 'confirmation');
   const result = await getClearing(ctx, req.period);
   const t = result.transfers[req.index];
   if (!t) return fail('TRANSFER_NOT_FOUND', `period ${req.period} has no transfer ${req.index}`);
   const party = req.side === 'payer' ? t.from : t.to;
   const otherSide = req.side === 'payer' ? 'payee' : 'payer';
-  const otherParty = req.side === 'payer' ? t.to : t.from;
-  if (party === POOL && op.mspId === otherParty)
-    fail('FORBIDDEN', `${op.mspId} cannot confirm the pool's side of its own transfer ${req.index}`);
-  if (party !== POOL && party !== op.mspId)
-    fail('FORBIDDEN', `${op.mspId} is not the ${req.side} of transfer ${req.index}`);
+  if (party === POOL && who !== custodian)
+    fail('FORBIDDEN', `only the pool's custodian confirms the pool's side of transfer ${req.index}`);
+  if (party !== POOL && party !== who)
+    fail('FORBIDDEN', `${who} is not the ${req.side} of transfer ${req.index}`);
   const key = Keys.confirmation(req.period, req.index, req.side);
   if (await exists(ctx.store, key))
     fail('ALREADY_CONFIRMED', `the ${req.side} already confirmed transfer ${req.index}`);
-  const conf: Confirmation = { mspId: op.mspId, at: ctx.now, txId: ctx.txId };
+  const conf: Confirmation = { mspId: who, at: ctx.now, txId: ctx.txId };
   await putJson(ctx.store, key, conf);
   const complete = await exists(ctx.store, Keys.confirmation(req.period, req.index, otherSide));
-  await appendAudit(ctx, op.mspId, 'ClearingTransferConfirmed', {
-    period: req.period,
-    index: req.index,
-    side: req.side,
-    complete,
-  });
+  // The custodian has no chain of its own: its confirmation goes to the chain of the operator it settles with.
+  await appendAudit(
+    ctx,
+    party === POOL ? (req.side === 'payer' ? t.to : t.from) : who,
+    'ClearingTransferConfirmed',
+    {
+      period: req.period,
+      index: req.index,
+      side: req.side,
+      complete,
+    },
+  );
   emit(ctx, 'ClearingTransferConfirmed', { period: req.period, index: req.index, side: req.side, complete });
   return { transfer: t, complete };
 }
