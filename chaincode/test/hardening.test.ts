@@ -12,7 +12,15 @@ import {
   type PositionDelta,
 } from '../src/domain/clearing';
 import { confirmMargin, payMargin } from '../src/domain/consortium';
-import { enact, propose, vote } from '../src/domain/governance';
+import {
+  closeProposal,
+  enact,
+  ENACTMENT_WINDOW_SEC,
+  MAX_VOTING_SEC,
+  propose,
+  tally,
+  vote,
+} from '../src/domain/governance';
 import { Keys } from '../src/domain/keys';
 import { registerPile, setPileStatus } from '../src/domain/piles';
 import { poolSummary } from '../src/domain/pool';
@@ -130,6 +138,48 @@ describe('items 3 and 10: a vote ends, and so does an approval', () => {
     ).rejects.toMatchObject({
       code: 'PROPOSAL_LAPSED',
     });
+    // Until the deadline it is not closable; after it, any member closes it as lapsed.
+    const deadline = t + 600 + ENACTMENT_WINDOW_SEC;
+    await expect(
+      ledger.submit(client(B), (ctx) => closeProposal(ctx, 'old'), deadline),
+    ).rejects.toMatchObject({
+      code: 'PROPOSAL_NOT_CLOSABLE',
+    });
+    await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'old'), deadline + 1)).rejects.toMatchObject({
+      code: 'PROPOSAL_LAPSED',
+    });
+    expect((await ledger.submit(client(B), (ctx) => closeProposal(ctx, 'old'), deadline + 1)).status).toBe(
+      'lapsed',
+    );
+    // A vote cannot be set so far ahead that the deadline means nothing.
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
+        propose(ctx, {
+          proposalId: 'far',
+          change: { kind: 'TARIFF', tariff },
+          effectiveFrom: t,
+          votingEndsAt: t + MAX_VOTING_SEC + 1,
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'proposal.votingEndsAt' } });
+  });
+
+  test('an approved proposal is enacted after voting ends, within its window', async () => {
+    const ledger = new MemoryLedger();
+    await bootstrap(ledger);
+    const t = ledger.now;
+    await ledger.submit(admin(A), (ctx) =>
+      propose(ctx, {
+        proposalId: 'ok',
+        change: { kind: 'TARIFF', tariff },
+        effectiveFrom: t,
+        votingEndsAt: t + 600,
+      }),
+    );
+    for (const o of [A, B, C])
+      await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'ok', approve: true }));
+    const at = t + 600 + ENACTMENT_WINDOW_SEC;
+    expect((await ledger.submit(client(D), (ctx) => enact(ctx, 'ok'), at)).status).toBe('enacted');
   });
 
   test('a vote that failed when voting ended stays failed when an unpaid founder lapses later', async () => {
@@ -147,6 +197,11 @@ describe('items 3 and 10: a vote ends, and so does an approval', () => {
     await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'p'), votingEndsAt)).rejects.toMatchObject({
       code: 'QUORUM_NOT_REACHED',
       details: { approvals: 2, required: 3 },
+    });
+    expect(await ledger.evaluate(auditor, (ctx) => tally(ctx, 'p'), due + 1)).toMatchObject({
+      countedAt: votingEndsAt,
+      operators: 4,
+      required: 3,
     });
     // An hour after voting, D's grace is over and only 3 operators count now: 2 approvals would do.
     await expect(ledger.submit(client(A), (ctx) => enact(ctx, 'p'), due + 1)).rejects.toMatchObject({
@@ -232,5 +287,3 @@ describe('item 11a: retiring a pile is for its operator admin', () => {
     ).toBe('retired');
   });
 });
-
-void D;
