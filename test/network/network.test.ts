@@ -510,6 +510,14 @@ describe('the story: top up at A, charge at B and at A, settle between operators
       async () => nowSec() > closeAt,
       (closeAt - nowSec() + 30) * 1000,
     );
+    // A busy period is closed in bounded steps (chaincode README §4 Clearing): any member rolls up an
+    // operator's positions, the close adds the subtotals and what came after them. One step here.
+    const rolled = await tx<{ done: boolean; movements: number }>(
+      b,
+      'RollUpPositions',
+      json({ period, mspId: A }),
+    );
+    expect(rolled.result).toMatchObject({ done: true });
     const closed = await tx<ClearingResult>(c, 'ClosePeriod', String(period));
     const r = closed.result;
     expect(r.positions[A]).toMatchObject({ topUpCashFen: 10_000, energyRevenueFen: 750, dueFen: -9_250 });

@@ -13,7 +13,14 @@ import {
   transferBeans,
   walletBeans,
 } from '../domain/beans';
-import { closePeriod, confirmTransfer, getClearing, periodSchema, transferStatus } from '../domain/clearing';
+import {
+  closePeriod,
+  confirmTransfer,
+  getClearing,
+  periodSchema,
+  rollUpPositions,
+  transferStatus,
+} from '../domain/clearing';
 import { getConsortium, requireReader, type Operator } from '../domain/access';
 import { confirmMargin, initConsortium, payMargin, setOperatorPolicy } from '../domain/consortium';
 import type { TxContext } from '../domain/context';
@@ -157,6 +164,11 @@ export class EvPayContract extends Contract {
   }
 
   // --- clearing and audit ---
+  /** {"period", "mspId"}: one bounded step of closing a period with many movements (README §4 Clearing). */
+  @Transaction()
+  async RollUpPositions(ctx: Context, rollup: string): Promise<string> {
+    return run(ctx, (tx) => rollUpPositions(tx, json(rollup, 'rollup')));
+  }
   @Transaction()
   async ClosePeriod(ctx: Context, period: string): Promise<string> {
     return run(ctx, (tx) => closePeriod(tx, int(period)));

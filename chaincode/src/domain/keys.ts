@@ -77,6 +77,8 @@ export const Keys = {
     k('position', pad(period, 8), mspId, txId, pad(index, 4)),
   positionsPrefix: (period: number) => k('position', pad(period, 8)) + SEP,
   operatorPositionsPrefix: (period: number, mspId: string) => k('position', pad(period, 8), mspId) + SEP,
+  /** An operator's positions of a period summed so far by RollUpPositions, with the last key it read. */
+  rollup: (period: number, mspId: string) => k('rollup', pad(period, 8), mspId),
   clearing: (period: number) => k('clearing', pad(period, 8)),
   confirmation: (period: number, transfer: number, side: 'payer' | 'payee') =>
     k('confirm', pad(period, 8), pad(transfer, 4), side),
