@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cryptoConfig, endorsementPolicy } from '../network/tools/render';
-import { loadTopology, orderers, peers, toMs } from '../network/tools/topology';
+import { genesisDocument, loadTopology, orderers, peers, toMs } from '../network/tools/topology';
+import { initSchema } from '../chaincode/src/domain/consortium';
 
 const ROOT = join(__dirname, '..');
 const DEFAULT = join(ROOT, 'network', 'topology.json');
@@ -40,6 +41,14 @@ test("consenter ids follow the operators' English names, whatever their order in
     [3, 'Cetus Energy'],
     [4, 'Delta Grid'],
   ]);
+});
+
+test("the genesis document is valid and names the auditor organization as the pool's custodian", () => {
+  const t = loadTopology(DEFAULT);
+  const doc = initSchema.parse(genesisDocument(t));
+  expect(doc.auditorMspIds).toEqual([t.auditor.mspId]);
+  expect(doc.custodianMspId).toBe(t.auditor.mspId);
+  expect(doc.operators.map((o) => o.mspId)).not.toContain(doc.custodianMspId);
 });
 
 test('the endorsement policy is a majority of the operators, never the auditor', () => {

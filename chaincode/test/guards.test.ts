@@ -2,7 +2,7 @@
  * Every guard that protects money, beans or access has a test that reaches it: each case below passes
  * all earlier checks and is refused by the guard it names (found untested in review).
  */
-import { genesisDigest, initConsortium, payMargin } from '../src/domain/consortium';
+import { confirmMargin, genesisDigest, initConsortium, payMargin } from '../src/domain/consortium';
 import { buyBeans, creditReward, issuanceState, issueBeans, transferBeans } from '../src/domain/beans';
 import { confirmTransfer, closePeriod, periodOf } from '../src/domain/clearing';
 import { setOperatorPolicy } from '../src/domain/consortium';
@@ -18,6 +18,8 @@ import {
   AUDITOR_MSP,
   bootstrap,
   client,
+  custodian,
+  payMarginConfirmed,
   Driver,
   OPS,
   PARAMS,
@@ -112,13 +114,49 @@ describe('consortium and membership', () => {
     expect(c).toMatchObject({ initializedBy: B, genesisSm3: pin });
   });
 
-  test('a margin is paid once, by an admin', async () => {
+  test('a margin is declared once by an admin and confirmed once by the custodian', async () => {
     const ledger = new MemoryLedger();
-    await ledger.submit(admin(A), (ctx) => initPinned(ctx, { ...genesis([OPS.A]), auditorMspIds: [] }));
+    // No auditor organization: the genesis document must then name the pool's custodian.
+    await expect(
+      ledger.submit(admin(A), (ctx) => initPinned(ctx, { ...genesis([OPS.A]), auditorMspIds: [] })),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'init.custodianMspId' } });
+    await expect(
+      ledger.submit(admin(A), (ctx) =>
+        initPinned(ctx, { ...genesis([OPS.A]), auditorMspIds: [], custodianMspId: A }),
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { path: 'init.custodianMspId' } });
+    const bank = 'EscrowBankMSP';
+    const c = await ledger.submit(admin(A), (ctx) =>
+      initPinned(ctx, { ...genesis([OPS.A]), auditorMspIds: [], custodianMspId: bank }),
+    );
+    expect(c.custodianMspId).toBe(bank);
     await expect(ledger.submit(client(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
     });
-    await ledger.submit(admin(A), (ctx) => payMargin(ctx));
+    await expect(ledger.submit(admin(bank), (ctx) => confirmMargin(ctx, A))).rejects.toMatchObject({
+      code: 'MARGIN_NOT_DECLARED',
+    });
+    const declared = await ledger.submit(admin(A), (ctx) => payMargin(ctx));
+    expect(declared).toMatchObject({ marginPaidFen: 0, marginDeclaredFen: PARAMS.marginFen });
+    await expect(ledger.submit(admin(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
+      code: 'MARGIN_ALREADY_DECLARED',
+    });
+    // Only an admin of the custodian confirms; not the operator itself, not a client of the bank.
+    await expect(ledger.submit(admin(A), (ctx) => confirmMargin(ctx, A))).rejects.toMatchObject({
+      code: 'NOT_CUSTODIAN',
+    });
+    await expect(ledger.submit(client(bank), (ctx) => confirmMargin(ctx, A))).rejects.toMatchObject({
+      code: 'NOT_OPERATOR_ADMIN',
+    });
+    await expect(ledger.submit(admin(bank), (ctx) => confirmMargin(ctx, 'NobodyMSP'))).rejects.toMatchObject({
+      code: 'OPERATOR_NOT_FOUND',
+    });
+    expect(await ledger.submit(admin(bank), (ctx) => confirmMargin(ctx, A))).toMatchObject({
+      marginPaidFen: PARAMS.marginFen,
+    });
+    await expect(ledger.submit(admin(bank), (ctx) => confirmMargin(ctx, A))).rejects.toMatchObject({
+      code: 'MARGIN_ALREADY_PAID',
+    });
     await expect(ledger.submit(admin(A), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'MARGIN_ALREADY_PAID',
     });
@@ -155,7 +193,7 @@ describe('governance guards', () => {
   test('operators that never pay their margin lapse from the quorum and cannot freeze governance', async () => {
     const ledger = new MemoryLedger();
     await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // A, B, C, D at 2/3
-    for (const o of [A, B]) await ledger.submit(admin(o), (ctx) => payMargin(ctx)); // C and D never pay
+    for (const o of [A, B]) await payMarginConfirmed(ledger, o); // C and D never pay
     const t = ledger.now;
     await ledger.submit(admin(A), (ctx) =>
       propose(ctx, {
@@ -181,7 +219,7 @@ describe('governance guards', () => {
     });
     await ledger.submit(client(A), (ctx) => enact(ctx, 'p'), due);
     // A late payer is a member again, and counts again.
-    await ledger.submit(admin(C), (ctx) => payMargin(ctx), due + 1);
+    await payMarginConfirmed(ledger, C, due + 1);
     expect(await ledger.evaluate(client(A), (ctx) => tally(ctx, 'p'), due + 1)).toMatchObject({
       operators: 3,
       required: 2,
@@ -191,7 +229,7 @@ describe('governance guards', () => {
   test('the first founder to pay its margin cannot govern alone: unpaid founders count while they may pay', async () => {
     const ledger = new MemoryLedger();
     await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis())); // four founders, 2/3 approvals
-    await ledger.submit(admin(A), (ctx) => payMargin(ctx)); // B, C and D have not paid yet
+    await payMarginConfirmed(ledger, A); // B, C and D have not paid yet
     const t = ledger.now;
     const dearer = {
       ...TARIFF,
@@ -215,7 +253,7 @@ describe('governance guards', () => {
       ledger.submit(admin(B), (ctx) => vote(ctx, { proposalId: 'mine', approve: true })),
     ).rejects.toMatchObject({ code: 'MARGIN_NOT_PAID' });
     for (const o of [B, C]) {
-      await ledger.submit(admin(o), (ctx) => payMargin(ctx));
+      await payMarginConfirmed(ledger, o);
       await ledger.submit(admin(o), (ctx) => vote(ctx, { proposalId: 'mine', approve: true }));
     }
     await ledger.submit(client(A), (ctx) => enact(ctx, 'mine'));
@@ -436,13 +474,15 @@ describe('clearing guards', () => {
     await expect(confirm(admin(A), 0, 'payee', period + 1)).rejects.toMatchObject({
       code: 'PERIOD_NOT_CLOSED',
     });
-    // The pool has no admin: another operator witnesses its side, never the operator it pays.
-    await expect(confirm(admin(A), tr!.index, 'payer')).rejects.toMatchObject({
-      code: 'FORBIDDEN',
-      message: expect.stringContaining("pool's side of its own transfer"),
-    });
+    // The pool's side is the custodian's alone: neither the operator it pays nor any other operator.
+    for (const who of [A, B, C])
+      await expect(confirm(admin(who), tr!.index, 'payer')).rejects.toMatchObject({
+        code: 'FORBIDDEN',
+        message: expect.stringContaining("only the pool's custodian"),
+      });
+    await expect(confirm(custodian, tr!.index, 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect((await confirm(admin(A), tr!.index, 'payee')).complete).toBe(false);
-    expect((await confirm(admin(B), tr!.index, 'payer')).complete).toBe(true);
-    await expect(confirm(admin(C), tr!.index, 'payer')).rejects.toMatchObject({ code: 'ALREADY_CONFIRMED' });
+    expect((await confirm(custodian, tr!.index, 'payer')).complete).toBe(true);
+    await expect(confirm(custodian, tr!.index, 'payer')).rejects.toMatchObject({ code: 'ALREADY_CONFIRMED' });
   });
 });

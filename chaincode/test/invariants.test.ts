@@ -481,7 +481,7 @@ test('money and beans are conserved when transactions race in the same blocks', 
               );
             else if (h.t === 'retire') {
               const p = pileOf(o, h.p);
-              sim(client(o), (ctx) => setPileStatus(ctx, { pileId: p.pileId, status: 'retired' }));
+              sim(admin(o), (ctx) => setPileStatus(ctx, { pileId: p.pileId, status: 'retired' }));
             }
           }
           const all = await Promise.all(sims);

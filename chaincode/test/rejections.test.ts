@@ -29,6 +29,7 @@ import {
   initPinned,
   OPS,
   PARAMS,
+  payMarginConfirmed,
   PileDevice,
   TARIFF,
 } from './support/fixtures';
@@ -551,7 +552,7 @@ describe('piles', () => {
       code: 'REFERENCE_REPLAYED',
     });
     expect((await ledger.evaluate(client(A), (ctx) => issuanceState(ctx, A))).treasury).toBe(4);
-    const retired = await ledger.submit(client(A), (ctx) =>
+    const retired = await ledger.submit(admin(A), (ctx) =>
       setPileStatus(ctx, { pileId: p1.pileId, status: 'retired' }),
     );
     await expect(
@@ -590,7 +591,6 @@ describe('membership', () => {
     ).rejects.toMatchObject({
       code: 'OPERATOR_EXISTS',
     });
-    const { payMargin } = await import('../src/domain/consortium');
     await expect(ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx))).rejects.toMatchObject({
       code: 'NOT_AN_OPERATOR',
     });
@@ -605,7 +605,7 @@ describe('membership', () => {
     ).rejects.toMatchObject({
       code: 'MARGIN_NOT_PAID',
     });
-    await ledger.submit(admin('EchoMSP'), (ctx) => payMargin(ctx));
+    await payMarginConfirmed(ledger, 'EchoMSP');
     await ledger.submit(client('EchoMSP'), (ctx) =>
       registerPile(ctx, { localId: 'E1', publicKey: new Driver().keys.publicKeyHex }),
     );
@@ -795,7 +795,7 @@ describe('found in the second review', () => {
     }
     expect((await ledger.submit(client(B), (ctx) => enact(ctx, 'feb'))).enactedVersion).toBe(2);
     await expect(
-      ledger.submit(client(B), (ctx) => enact(ctx, 'jan'), t + 120 * 86_400),
+      ledger.submit(client(B), (ctx) => enact(ctx, 'jan'), t + 601), // voting over, within the enactment window
     ).rejects.toMatchObject({
       code: 'PROPOSAL_SUPERSEDED',
     });
@@ -899,7 +899,7 @@ describe('signatures are bound to one network', () => {
       [staging, 'evpay-staging'],
     ] as const) {
       await ledger.submit(admin(A), (ctx) => initPinned(ctx, genesis(undefined, networkId)));
-      for (const op of Object.values(OPS)) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+      for (const op of Object.values(OPS)) await payMarginConfirmed(ledger, op.mspId);
       await ledger.submit(client(A), (ctx) =>
         registerPile(ctx, { localId: pile.localId, publicKey: pile.keys.publicKeyHex }),
       );

@@ -154,6 +154,32 @@ describe('clearing and governance rules', () => {
     expect(net.get(POOL)).toBe(-dues.reduce((s, d) => s + d.dueFen, 0));
     expect(t.every((x) => x.amountFen > 0)).toBe(true);
   });
+  test('debtors left over after every creditor is paid settle with the pool, the untouched ones in full', () => {
+    // Debts 100 + 50 + 20 against credits 30: A pays C, then A's rest, B and D pay the pool.
+    const dues = [
+      { mspId: 'A', dueFen: -100 },
+      { mspId: 'B', dueFen: -50 },
+      { mspId: 'C', dueFen: 30 },
+      { mspId: 'D', dueFen: -20 },
+    ];
+    expect(planTransfers(dues)).toEqual([
+      { index: 0, from: 'A', to: 'C', amountFen: 30 },
+      { index: 1, from: 'A', to: POOL, amountFen: 70 },
+      { index: 2, from: 'B', to: POOL, amountFen: 50 },
+      { index: 3, from: 'D', to: POOL, amountFen: 20 },
+    ]);
+    // A debtor that exactly meets the last creditor leaves nothing for the pool.
+    expect(
+      planTransfers([
+        { mspId: 'A', dueFen: -30 },
+        { mspId: 'B', dueFen: -5 },
+        { mspId: 'C', dueFen: 30 },
+      ]),
+    ).toEqual([
+      { index: 0, from: 'A', to: 'C', amountFen: 30 },
+      { index: 1, from: 'B', to: POOL, amountFen: 5 },
+    ]);
+  });
   test('qualified majority', () => {
     expect(requiredApprovals(4, 2, 3)).toBe(3);
     expect(requiredApprovals(3, 2, 3)).toBe(2);

@@ -8,12 +8,18 @@
  * Run `npm run build` first (jest's globalSetup does).
  */
 import { creditReward, type IssuedDelta } from '../src/domain/beans';
-import { periodBounds, periodOf, type ClearingResult, type PositionDelta } from '../src/domain/clearing';
+import {
+  CLOSE_STEP_POSITIONS,
+  periodBounds,
+  periodOf,
+  type ClearingResult,
+  type PositionDelta,
+} from '../src/domain/clearing';
 import { genesisDigest } from '../src/domain/consortium';
 import type { KV, StateStore } from '../src/domain/context';
 import { Keys } from '../src/domain/keys';
 import { withReadCache } from '../src/domain/state';
-import { Driver, genesis, OPS, PARAMS } from './support/fixtures';
+import { AUDITOR_MSP, Driver, genesis, OPS, PARAMS } from './support/fixtures';
 import { identity, ShimPeer, TOTAL_QUERY_LIMIT, type Identity } from './support/shimPeer';
 
 jest.setTimeout(300_000);
@@ -40,9 +46,12 @@ async function ok(id: Identity, fn: string, ...args: string[]): Promise<unknown>
   return JSON.parse(r.payload) as unknown;
 }
 
-test('ClosePeriod over more than totalQueryLimit positions counts every one of them', async () => {
+test('a period with more than totalQueryLimit positions closes in bounded steps and counts every one of them', async () => {
   await ok(admin(A), 'InitConsortium', JSON.stringify(GENESIS));
-  for (const op of MEMBERS) await ok(admin(op.mspId), 'PayMargin');
+  for (const op of MEMBERS) {
+    await ok(admin(op.mspId), 'PayMargin');
+    await ok(admin(AUDITOR_MSP), 'ConfirmMargin', op.mspId); // the pool's custodian (genesis default)
+  }
   const driver = new Driver();
   await ok(client(B), 'OpenWallet', JSON.stringify({ publicKey: driver.keys.publicKeyHex }));
   // B takes 10,000 yuan of a driver's cash: B owes it to the clearing.
@@ -68,6 +77,20 @@ test('ClosePeriod over more than totalQueryLimit positions counts every one of t
   const [, endsAt] = periodBounds(period, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
   const at = endsAt + PARAMS.clearingGraceSec;
   await peer.setTime(at);
+  // More movements than one closing step reads (clearing.ts, BOUNDED CLOSE RULE): the close names the
+  // operator to roll up, any member rolls A's positions up in steps, then the close adds the subtotals.
+  const early = await peer.invoke(client(A), 'ClosePeriod', [String(period)], { txTimeSeconds: at });
+  expect(early.status).toBe(500);
+  expect(early.message).toContain('PERIOD_NOT_ROLLED_UP');
+  let steps = 0;
+  for (let done = false; !done; steps++) {
+    const r = await peer.invoke(client(B), 'RollUpPositions', [JSON.stringify({ period, mspId: A })], {
+      txTimeSeconds: at,
+    });
+    expect(r.status).toBe(200);
+    ({ done } = JSON.parse(r.payload) as { done: boolean });
+  }
+  expect(steps).toBe(Math.ceil(TOTAL_QUERY_LIMIT / CLOSE_STEP_POSITIONS) + 1); // the last step finds none left
   const closed = await peer.invoke(client(A), 'ClosePeriod', [String(period)], { txTimeSeconds: at });
   expect(closed.status).toBe(200);
   const r = JSON.parse(closed.payload) as ClearingResult;
@@ -88,7 +111,10 @@ test('IssueBeans past totalQueryLimit issuance records: no bean without backing'
       return { ok: r.status === 200, body: r.status === 200 ? JSON.parse(r.payload) : r.message };
     };
     expect((await run(admin(A), 'InitConsortium', JSON.stringify(doc))).ok).toBe(true);
-    for (const op of MEMBERS) expect((await run(admin(op.mspId), 'PayMargin')).ok).toBe(true);
+    for (const op of MEMBERS) {
+      expect((await run(admin(op.mspId), 'PayMargin')).ok).toBe(true);
+      expect((await run(admin(AUDITOR_MSP), 'ConfirmMargin', op.mspId)).ok).toBe(true);
+    }
     // B earns rewards backing exactly LIMIT + 1 beans (credited as shim.test.ts does: out of band).
     const backed = TOTAL_QUERY_LIMIT + 1;
     const writes = new Map<string, Uint8Array | null>();

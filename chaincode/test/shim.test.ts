@@ -44,6 +44,8 @@ const HOUR = 3600;
 const admin = (mspId: string): Identity => identity(mspId, 'admin');
 const client = (mspId: string): Identity => identity(mspId, 'client');
 const auditor = (): Identity => identity(AUDITOR_MSP, 'client');
+/** The auditor organization is the pool's custodian (the genesis default): its admin confirms pool money. */
+const custodian = (): Identity => identity(AUDITOR_MSP, 'admin');
 
 interface ChaincodeError {
   code: string;
@@ -164,7 +166,11 @@ describe('bootstrap through the shim', () => {
   test('InitConsortium by an admin of a founding operator, then each operator pays its margin', async () => {
     // Another document than the pinned one is refused; so is a client identity.
     expect(
-      await refused(admin(A), 'InitConsortium', JSON.stringify({ ...GENESIS, auditorMspIds: [] })),
+      await refused(
+        admin(A),
+        'InitConsortium',
+        JSON.stringify({ ...GENESIS, auditorMspIds: [], custodianMspId: AUDITOR_MSP }),
+      ),
     ).toMatchObject({ code: 'GENESIS_MISMATCH', category: 'FORBIDDEN' });
     expect(await refused(client(A), 'InitConsortium', JSON.stringify(GENESIS))).toMatchObject({
       code: 'NOT_OPERATOR_ADMIN',
@@ -194,7 +200,21 @@ describe('bootstrap through the shim', () => {
     });
 
     for (const op of MEMBERS) {
-      const r = await peer.invoke(admin(op.mspId), 'PayMargin', []);
+      // The operator's admin declares its margin paid; the custodian's admin confirms it reached the pool.
+      const declared = await peer.invoke(admin(op.mspId), 'PayMargin', []);
+      expect(declared.status).toBe(200);
+      expect(JSON.parse(declared.payload)).toMatchObject({
+        mspId: op.mspId,
+        marginPaidFen: 0,
+        marginDeclaredFen: PARAMS.marginFen,
+      });
+      expect(businessEvents(declared).events).toEqual([
+        { name: 'MarginDeclared', payload: { mspId: op.mspId, amountFen: PARAMS.marginFen } },
+      ]);
+      expect(await refused(admin(op.mspId), 'ConfirmMargin', op.mspId)).toMatchObject({
+        code: 'NOT_CUSTODIAN',
+      });
+      const r = await peer.invoke(custodian(), 'ConfirmMargin', [op.mspId]);
       expect(r.status).toBe(200);
       expect(JSON.parse(r.payload)).toMatchObject({ mspId: op.mspId, marginPaidFen: PARAMS.marginFen });
       expect(businessEvents(r).events).toEqual([
@@ -202,6 +222,7 @@ describe('bootstrap through the shim', () => {
       ]);
     }
     expect(await refused(admin(A), 'PayMargin')).toMatchObject({ code: 'MARGIN_ALREADY_PAID' });
+    expect(await refused(custodian(), 'ConfirmMargin', A)).toMatchObject({ code: 'MARGIN_ALREADY_PAID' });
   });
 
   test('GetConsortium, ListParams and ListTariffs are queries: answered, nothing committed', async () => {
@@ -756,12 +777,13 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
     expect(await refused(admin(B), 'ConfirmTransfer', ...confirm(0, 'payee'))).toMatchObject({
       code: 'ALREADY_CONFIRMED',
     });
-    // A -> pool: A confirms it paid; the pool's side needs another operator's word (here C's).
+    // A -> pool: A confirms it paid; the pool's side needs the custodian's word, no operator's (not C's).
     await submit(admin(A), 'ConfirmTransfer', ...confirm(1, 'payer'));
-    expect(await refused(admin(A), 'ConfirmTransfer', ...confirm(1, 'payee'))).toMatchObject({
-      code: 'FORBIDDEN',
-    });
-    await submit(admin(C), 'ConfirmTransfer', ...confirm(1, 'payee'));
+    for (const who of [A, C])
+      expect(await refused(admin(who), 'ConfirmTransfer', ...confirm(1, 'payee'))).toMatchObject({
+        code: 'FORBIDDEN',
+      });
+    await submit(custodian(), 'ConfirmTransfer', ...confirm(1, 'payee'));
     const status = await query<{ result: ClearingResult; transfers: Array<{ complete: boolean }> }>(
       auditor(),
       'GetClearing',

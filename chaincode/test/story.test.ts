@@ -29,7 +29,18 @@ import { findSessions, periodPositions } from '../src/domain/lookups';
 import { listJson } from '../src/domain/state';
 import { getWallet, openWallet, topUp } from '../src/domain/wallets';
 import { MemoryLedger } from './support/ledger';
-import { admin, auditor, bootstrap, client, Driver, OPS, PARAMS, PileDevice } from './support/fixtures';
+import {
+  admin,
+  auditor,
+  bootstrap,
+  client,
+  custodian,
+  Driver,
+  OPS,
+  PARAMS,
+  PileDevice,
+} from './support/fixtures';
+import type { Caller } from '../src/domain/context';
 
 const A = OPS.A.mspId;
 const B = OPS.B.mspId;
@@ -340,12 +351,13 @@ describe('full story: top up at A, charge at B, beans, envelope, clearing, audit
     });
     const status = await ledger.evaluate(auditor, (ctx) => transferStatus(ctx, period), after);
     expect(status.map((s) => s.complete)).toEqual([true, false]);
-    // A -> pool: A confirms it paid; the pool's side needs another operator's word (here B's).
-    const toPool = (who: string, side: 'payer' | 'payee') =>
-      ledger.submit(admin(who), (ctx) => confirmTransfer(ctx, { period, index: 1, side }), after);
-    expect((await toPool(A, 'payer')).complete).toBe(false);
-    await expect(toPool(A, 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    expect((await toPool(B, 'payee')).complete).toBe(true);
+    // A -> pool: A confirms it paid; the pool's side needs the custodian's word (no operator's).
+    const toPool = (who: Caller, side: 'payer' | 'payee') =>
+      ledger.submit(who, (ctx) => confirmTransfer(ctx, { period, index: 1, side }), after);
+    expect((await toPool(admin(A), 'payer')).complete).toBe(false);
+    await expect(toPool(admin(A), 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(toPool(admin(B), 'payee')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect((await toPool(custodian, 'payee')).complete).toBe(true);
     const done = await ledger.evaluate(auditor, (ctx) => transferStatus(ctx, period), after);
     expect(done.map((s) => [s.payerConfirmed, s.payeeConfirmed, s.complete])).toEqual([
       [true, true, true],

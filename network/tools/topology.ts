@@ -242,6 +242,9 @@ export function genesisDocument(t: Topology): Record<string, unknown> {
     networkId: t.consortium.networkId,
     operators: t.operators.map((op) => ({ mspId: op.mspId, name: op.name })),
     auditorMspIds: [t.auditor.mspId],
+    // The pool's custodian (chaincode/README.md, CUSTODIAN RULE): the auditor organization confirms
+    // margins and the pool's side of clearing transfers.
+    custodianMspId: t.auditor.mspId,
     params: t.consortium.params,
     tariff: t.consortium.tariff,
   };

@@ -157,14 +157,23 @@ describe('the channel', () => {
   });
 });
 
-test('every operator pays its margin into the pool', async () => {
+test("every operator declares its margin paid and the pool's custodian (the auditor organization) confirms it", async () => {
   const marginFen = (topology.consortium.params as { marginFen: number }).marginFen;
+  const custodian = as(AUDITOR, 'admin');
   for (const op of operators) {
     const admin = as(op.mspId, 'admin');
     try {
-      expect((await tx<{ marginPaidFen: number }>(admin, 'PayMargin')).result.marginPaidFen).toBe(marginFen);
+      expect((await tx<{ marginDeclaredFen: number }>(admin, 'PayMargin')).result.marginDeclaredFen).toBe(
+        marginFen,
+      );
     } catch (e) {
-      // A network an earlier run left has them paid already.
+      // A network an earlier run left has them declared or paid already.
+      expect(String(e)).toMatch(/MARGIN_ALREADY_(DECLARED|PAID)/);
+    }
+    try {
+      const confirmed = await tx<{ marginPaidFen: number }>(custodian, 'ConfirmMargin', op.mspId);
+      expect(confirmed.result.marginPaidFen).toBe(marginFen);
+    } catch (e) {
       expect(String(e)).toContain('MARGIN_ALREADY_PAID');
     }
   }
@@ -516,6 +525,14 @@ describe('the story: top up at A, charge at B and at A, settle between operators
       async () => nowSec() > closeAt,
       (closeAt - nowSec() + 30) * 1000,
     );
+    // A busy period is closed in bounded steps (chaincode README §4 Clearing): any member rolls up an
+    // operator's positions, the close adds the subtotals and what came after them. One step here.
+    const rolled = await tx<{ done: boolean; movements: number }>(
+      b,
+      'RollUpPositions',
+      json({ period, mspId: A }),
+    );
+    expect(rolled.result).toMatchObject({ done: true });
     const closed = await tx<ClearingResult>(c, 'ClosePeriod', String(period));
     const r = closed.result;
     expect(r.positions[A]).toMatchObject({ topUpCashFen: 10_000, energyRevenueFen: 750, dueFen: -9_250 });
@@ -531,7 +548,11 @@ describe('the story: top up at A, charge at B and at A, settle between operators
       (await tx<{ complete: boolean }>(bAdmin, 'ConfirmTransfer', confirm(0, 'payee'))).result.complete,
     ).toBe(true);
     await tx(aAdmin, 'ConfirmTransfer', confirm(1, 'payer'));
-    await tx(cAdmin, 'ConfirmTransfer', confirm(1, 'payee'));
+    // The pool's side is the custodian's alone (the auditor organization), never another operator's.
+    expect(await refused(cAdmin, 'ConfirmTransfer', confirm(1, 'payee'))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    await tx(as(AUDITOR, 'admin'), 'ConfirmTransfer', confirm(1, 'payee'));
     const status = await query<{ transfers: Array<{ complete: boolean }> }>(
       auditor,
       'GetClearing',

@@ -13,9 +13,16 @@ import {
   transferBeans,
   walletBeans,
 } from '../domain/beans';
-import { closePeriod, confirmTransfer, getClearing, periodSchema, transferStatus } from '../domain/clearing';
+import {
+  closePeriod,
+  confirmTransfer,
+  getClearing,
+  periodSchema,
+  rollUpPositions,
+  transferStatus,
+} from '../domain/clearing';
 import { getConsortium, requireReader, type Operator } from '../domain/access';
-import { initConsortium, payMargin, setOperatorPolicy } from '../domain/consortium';
+import { confirmMargin, initConsortium, payMargin, setOperatorPolicy } from '../domain/consortium';
 import type { TxContext } from '../domain/context';
 import { claimEnvelope, closeEnvelope, createEnvelope, getEnvelope } from '../domain/envelopes';
 import { closeProposal, enact, getProposal, propose, tally, vote } from '../domain/governance';
@@ -71,6 +78,11 @@ export class EvPayContract extends Contract {
   @Transaction()
   async PayMargin(ctx: Context): Promise<string> {
     return run(ctx, (tx) => payMargin(tx));
+  }
+  /** The pool's custodian confirms an operator's declared margin (argument: the operator's MSP id). */
+  @Transaction()
+  async ConfirmMargin(ctx: Context, mspId: string): Promise<string> {
+    return run(ctx, (tx) => confirmMargin(tx, mspId));
   }
   @Transaction()
   async SetOperatorPolicy(ctx: Context, policy: string): Promise<string> {
@@ -167,6 +179,11 @@ export class EvPayContract extends Contract {
   }
 
   // --- clearing and audit ---
+  /** {"period", "mspId"}: one bounded step of closing a period with many movements (README §4 Clearing). */
+  @Transaction()
+  async RollUpPositions(ctx: Context, rollup: string): Promise<string> {
+    return run(ctx, (tx) => rollUpPositions(tx, json(rollup, 'rollup')));
+  }
   @Transaction()
   async ClosePeriod(ctx: Context, period: string): Promise<string> {
     return run(ctx, (tx) => closePeriod(tx, int(period)));

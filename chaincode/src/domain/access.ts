@@ -10,6 +10,12 @@ import { exists, getJson, listJson } from './state';
 
 export interface Consortium {
   auditorMspIds: string[];
+  /**
+   * The pool's custodian (CUSTODIAN RULE, consortium.ts): the only organization that confirms margin
+   * deposits and the pool's side of clearing transfers. Absent only in records written before it existed,
+   * where it is the first auditor organization (`custodianOf`).
+   */
+  custodianMspId?: string;
   initializedAt: number;
   initializedBy: string;
   /** SM3 of the genesis document every endorsing peer had pinned (consortium.ts: genesisDigest). */
@@ -23,8 +29,12 @@ export interface Operator {
   /** English name: consenters take turns in this order. */
   name: string;
   admittedAt: number;
+  /** The margin the custodian confirmed was paid into the pool (0 until then): only this makes a member. */
   marginPaidFen: number;
   marginPaidAt?: number;
+  /** The margin the operator's admin declared it paid (PayMargin), awaiting the custodian's confirmation. */
+  marginDeclaredFen?: number;
+  marginDeclaredAt?: number;
   /** Charging rebate: one bean per this many Wh charged at this operator's piles; 0 = no rebate. */
   rebateWhPerBean: number;
   /** Price of one bean sold to drivers, in fen; 0 = not on sale. */
@@ -35,6 +45,20 @@ export async function getConsortium(ctx: TxContext): Promise<Consortium> {
   const c = await getJson<Consortium>(ctx.store, Keys.consortium());
   if (!c) return fail('CONSORTIUM_NOT_INITIALIZED', 'the consortium has not been initialized');
   return c;
+}
+
+/** The MSP id of the pool's custodian (see Consortium.custodianMspId). */
+export function custodianOf(c: Consortium): string | undefined {
+  return c.custodianMspId ?? c.auditorMspIds[0];
+}
+
+/** The caller, which must be an admin identity of the pool's custodian. */
+export async function requireCustodianAdmin(ctx: TxContext): Promise<string> {
+  const custodian = custodianOf(await getConsortium(ctx));
+  if (custodian === undefined || ctx.caller.mspId !== custodian)
+    fail('NOT_CUSTODIAN', `only the pool's custodian (${custodian ?? 'none'}) may do this`);
+  requireAdminRole(ctx);
+  return custodian;
 }
 
 /** The network id every signed message must name (see messages.ts). */
@@ -85,10 +109,10 @@ export async function requireOperatorAdmin(ctx: TxContext): Promise<Operator> {
   return op;
 }
 
-/** Operators and auditors may read consortium-wide data. */
+/** Operators, auditors and the pool's custodian may read consortium-wide data. */
 export async function requireReader(ctx: TxContext): Promise<'operator' | 'auditor'> {
   const c = await getConsortium(ctx);
-  if (c.auditorMspIds.includes(ctx.caller.mspId)) return 'auditor';
+  if (c.auditorMspIds.includes(ctx.caller.mspId) || custodianOf(c) === ctx.caller.mspId) return 'auditor';
   if (await exists(ctx.store, Keys.operator(ctx.caller.mspId))) return 'operator';
   return fail('FORBIDDEN', `${ctx.caller.mspId} is neither an operator nor an auditor`);
 }

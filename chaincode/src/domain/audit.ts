@@ -5,9 +5,19 @@
  *   chain_n = SM3(chain_{n-1} || digest_n),  chain_0 = 32 zero bytes
  *
  * Appending to one chain head in every transaction would make the head a hot key (every settlement at an
- * operator's piles would conflict), so a transaction only writes its record as "pending" under a key of
- * its own, and `sealAudit` (any operator, any time, e.g. every few seconds) links the pending records
- * into the chain in (timestamp, txId) order. An auditor verifies the chain offline with `verifyAuditChain`.
+ * operator's piles would conflict), and so would a per-operator counter assigning sequence numbers at
+ * append time. So a transaction only writes its record as "pending" under a key of its own (carrying its
+ * transaction id), and `sealAudit` (any operator, any time, e.g. every few seconds) links the pending
+ * records into the chain. An auditor verifies the chain offline with `verifyAuditChain`.
+ *
+ * SEAL ORDER RULE (written once): a seal takes up to MAX_SEAL_BATCH pending records in key order
+ * (transaction id, then index within it) and links them in the order of
+ * SM3("<chain head the batch continues>/<txId>/<index:4>"), lowest first. The order the chaincode would
+ * like, commit order, is not visible to it; the transaction timestamp is the client's own choice (within
+ * the peers' 300 s gate), so ordering by it let a client place its record ahead of records committed
+ * before it. The head a batch continues is unknown when a transaction is proposed (any member may seal
+ * at any time and move it), so no client fixes its place. Hence `seq` orders seal batches, not
+ * transactions within a batch; a record's `at` is the time its client claimed.
  */
 import { sm3Hex } from '../crypto';
 import { canonicalJson } from './canonical';
@@ -59,11 +69,7 @@ export async function appendAudit(
 ): Promise<PendingAudit> {
   const body: AuditBody = { mspId, type, txId: ctx.txId, at: ctx.now, caller: ctx.caller.id, data };
   const rec: PendingAudit = { ...body, digest: auditDigest(body) };
-  await putJson(
-    ctx.store,
-    Keys.auditPending(mspId, ctx.now, ctx.txId, nextIndex(ctx, 'audit:' + mspId)),
-    rec,
-  );
+  await putJson(ctx.store, Keys.auditPending(mspId, ctx.txId, nextIndex(ctx, 'audit:' + mspId)), rec);
   return rec;
 }
 
@@ -84,13 +90,24 @@ export async function auditRecordsFrom(
   );
 }
 
-/** Any member links up to MAX_SEAL_BATCH pending records of `mspId` into its chain. */
+/** SEAL ORDER RULE: the key a pending record is linked by, after the chain head `headChain`. */
+export function sealOrderKey(headChain: string, txId: string, index: number): string {
+  return sm3Hex(`${headChain}/${txId}/${String(index).padStart(4, '0')}`);
+}
+
+/** Any member links up to MAX_SEAL_BATCH pending records of `mspId` into its chain (SEAL ORDER RULE). */
 export async function sealAudit(ctx: TxContext, mspId: string): Promise<{ sealed: number; head: AuditHead }> {
   await requireOperator(ctx);
   const pending = await listJson<PendingAudit>(ctx.store, Keys.auditPendingPrefix(mspId), MAX_SEAL_BATCH);
   if (pending.length === 0) fail('AUDIT_NOTHING_TO_SEAL', `no pending audit records for ${mspId}`);
   let head = await auditHead(ctx, mspId);
-  for (const { key, value } of pending) {
+  const ordered = pending
+    .map((e) => ({
+      ...e,
+      order: sealOrderKey(head.chain, e.value.txId, Number(e.key.slice(e.key.lastIndexOf('/') + 1))),
+    }))
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  for (const { key, value } of ordered) {
     const seq = head.seq + 1;
     const chain = chainStep(head.chain, value.digest);
     const rec: AuditRecord = { ...value, seq, prevChain: head.chain, chain };

@@ -12,20 +12,38 @@
  * drivers' wallet money topped up but not yet spent (or spent from earlier float), less the rewards it
  * paid: pool = -sum(due), so the period sums to zero against the pool. Transfers pair debtors with
  * creditors in English-name order (any pairing settles; this one is deterministic and has at most
- * (#operators) transfers plus one per operator with the pool). Every transfer is confirmed by both
- * sides; the pool has no admin of its own, so its side is confirmed by an admin of another operator
- * (a witness of the pool's account): no operator settles with the pool on its own word.
+ * (#operators) transfers plus one per operator with the pool).
+ *
+ * BOUNDED CLOSE RULE (written once): no closing step reads more than CLOSE_STEP_POSITIONS position
+ * records, so no volume of movements (honest, or 1-fen top-up/refund pairs made to block the close) can
+ * push a step past a peer's execute time-out. Any member may roll up an operator's positions of an ended
+ * period in steps (RollUpPositions: the next CLOSE_STEP_POSITIONS records after the last one rolled up
+ * are added to the operator's running subtotal `rollup/<period>/<mspId>`); ClosePeriod then adds each
+ * operator's subtotal and the records after it, and refuses (PERIOD_NOT_ROLLED_UP, naming the operator)
+ * when those remaining records exceed CLOSE_STEP_POSITIONS in all. Once an operator's positions of a
+ * period are being rolled up, no new movement may be recorded for it in that period (PERIOD_CLOSED), so
+ * none can land behind the subtotal's cursor; on a network none could anyway, since the grace time is at
+ * least the peers' clock gate. Every record is counted exactly once, so the conservation law holds. Every transfer is confirmed by both
+ * sides; the pool's side only by the pool's custodian (CUSTODIAN RULE, consortium.ts), so no operator
+ * settles with the pool on its own word or on a fellow debtor's.
  */
 import { z } from 'zod';
-import { activeOperators, requireOperator, requireOperatorAdmin } from './access';
+import {
+  allOperators,
+  custodianOf,
+  getConsortium,
+  requireAdminRole,
+  requireOperator,
+  requireOperatorAdmin,
+} from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
-import { Keys } from './keys';
+import { Keys, prefixRange } from './keys';
 import { paramsAt } from './params';
-import { exists, getJson, listJson, putJson, emit } from './state';
+import { exists, getJson, listJson, putJson, rangeJson, emit } from './state';
 import { nextIndex } from './txindex';
 import { appendAudit } from './audit';
-import { parse } from './validate';
+import { mspIdSchema, parse } from './validate';
 
 /** The pool's side of a transfer; '#' cannot occur in an MSP id, so no operator is mistaken for it. */
 export const POOL = '#pool';
@@ -72,6 +90,10 @@ export async function addPosition(ctx: TxContext, mspId: string, delta: Partial<
   const period = periodOf(ctx.now, p.clearingPeriodSec, p.clearingUtcOffsetMinutes);
   if (await exists(ctx.store, Keys.clearing(period)))
     fail('PERIOD_CLOSED', `clearing period ${period} is already closed; resubmit with a current timestamp`, {
+      period,
+    });
+  if (await exists(ctx.store, Keys.rollup(period, mspId)))
+    fail('PERIOD_CLOSED', `clearing period ${period} is being closed; resubmit with a current timestamp`, {
       period,
     });
   const rec: PositionDelta = { ...delta, mspId, txId: ctx.txId, at: ctx.now };
@@ -177,9 +199,33 @@ export function planTransfers(dues: ReadonlyArray<{ mspId: string; dueFen: numbe
 
 export const periodSchema = z.number().int().min(0).max(100_000_000);
 
-export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise<ClearingResult> {
-  const caller = await requireOperator(ctx);
-  const period = parse(periodSchema, periodInput, 'period');
+/** BOUNDED CLOSE RULE: the most position records one closing step reads. */
+export const CLOSE_STEP_POSITIONS = 10_000;
+
+/** An operator's running subtotal of a period's positions (BOUNDED CLOSE RULE). */
+export interface Rollup {
+  period: number;
+  mspId: string;
+  position: Position;
+  movements: number;
+  /** The last position key added; the next step continues after it. */
+  lastKey: string;
+}
+
+type BigPosition = Record<PositionField, bigint>;
+const toBig = (p: Position): BigPosition =>
+  Object.fromEntries(POSITION_FIELDS.map((f) => [f, BigInt(p[f])])) as BigPosition;
+function addDeltas(acc: BigPosition, deltas: ReadonlyArray<{ value: PositionDelta }>): void {
+  for (const { value } of deltas) for (const f of POSITION_FIELDS) acc[f] += BigInt(value[f] ?? 0);
+}
+function exactPosition(big: BigPosition): Position {
+  const p = emptyPosition();
+  for (const f of POSITION_FIELDS) p[f] = exactNumber(big[f], f);
+  return p;
+}
+
+/** A period being closed (a step of it): it must have ended, grace included, and not be closed. */
+async function closingPeriod(ctx: TxContext, period: number): Promise<{ startsAt: number; endsAt: number }> {
   const p = await paramsAt(ctx.store, ctx.now);
   const [startsAt, endsAt] = periodBounds(period, p.clearingPeriodSec, p.clearingUtcOffsetMinutes);
   if (ctx.now < endsAt + p.clearingGraceSec)
@@ -188,23 +234,97 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
     });
   if (await exists(ctx.store, Keys.clearing(period)))
     fail('PERIOD_CLOSED', `period ${period} is already closed`);
+  return { startsAt, endsAt };
+}
 
-  const totals = await sumPositions(ctx, Keys.positionsPrefix(period));
-  for (const op of await activeOperators(ctx))
-    if (!totals.has(op.mspId)) totals.set(op.mspId, { ...emptyPosition(), movements: 0 });
-  const ordered = await orderByName(ctx, [...totals.keys()]);
+/** Position records of an operator in a period after its subtotal's cursor, at most `limit`. */
+async function positionsAfter(
+  ctx: TxContext,
+  period: number,
+  mspId: string,
+  rollup: Rollup | undefined,
+  limit: number,
+): Promise<Array<{ key: string; value: PositionDelta }>> {
+  const [start, end] = prefixRange(Keys.operatorPositionsPrefix(period, mspId));
+  return rangeJson<PositionDelta>(ctx.store, rollup ? rollup.lastKey + '\u0000' : start, end, limit);
+}
+
+const rollUpSchema = z.object({ period: periodSchema, mspId: mspIdSchema }).strict();
+
+/**
+ * One step of closing a period (BOUNDED CLOSE RULE): adds the next CLOSE_STEP_POSITIONS position records
+ * of an operator to its subtotal. Any member, for any operator, once the period and its grace are over.
+ * Resubmitting continues after the last step; two steps for one operator at once conflict on its subtotal.
+ */
+export async function rollUpPositions(
+  ctx: TxContext,
+  input: unknown,
+): Promise<{ period: number; mspId: string; rolledUp: number; movements: number; done: boolean }> {
+  const caller = (await requireOperator(ctx)).mspId;
+  const req = parse(rollUpSchema, input, 'rollup');
+  await closingPeriod(ctx, req.period);
+  const key = Keys.rollup(req.period, req.mspId);
+  const prev = await getJson<Rollup>(ctx.store, key);
+  const chunk = await positionsAfter(ctx, req.period, req.mspId, prev, CLOSE_STEP_POSITIONS);
+  const done = chunk.length < CLOSE_STEP_POSITIONS;
+  const movements = (prev?.movements ?? 0) + chunk.length;
+  const out = { period: req.period, mspId: req.mspId, rolledUp: chunk.length, movements, done };
+  if (chunk.length === 0) return out; // nothing (more) to roll up: nothing written
+  const sum = toBig(prev?.position ?? emptyPosition());
+  addDeltas(sum, chunk);
+  const rollup: Rollup = {
+    period: req.period,
+    mspId: req.mspId,
+    position: exactPosition(sum),
+    movements,
+    lastKey: chunk[chunk.length - 1]!.key,
+  };
+  await putJson(ctx.store, key, rollup);
+  await appendAudit(ctx, caller, 'PositionsRolledUp', {
+    period: req.period,
+    mspId: req.mspId,
+    rolledUp: chunk.length,
+    movements,
+  });
+  emit(ctx, 'PositionsRolledUp', { period: req.period, mspId: req.mspId, movements, done });
+  return out;
+}
+
+/**
+ * The final step of closing a period (BOUNDED CLOSE RULE): each operator's subtotal plus its records
+ * after it, at most CLOSE_STEP_POSITIONS such records in all; the dues, the pool's side and the transfers.
+ */
+export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise<ClearingResult> {
+  const caller = await requireOperator(ctx);
+  const period = parse(periodSchema, periodInput, 'period');
+  const { startsAt, endsAt } = await closingPeriod(ctx, period);
   // A null-prototype record: an MSP id such as "constructor" must not meet an inherited property.
   const positions: Record<string, Position & { dueFen: number }> = Object.create(null) as Record<
     string,
     Position & { dueFen: number }
   >;
+  const ordered: string[] = [];
+  let budget = CLOSE_STEP_POSITIONS;
   let sum = 0n;
-  for (const id of ordered) {
-    const t = totals.get(id)!;
-    const pos = emptyPosition();
-    for (const f of POSITION_FIELDS) pos[f] = t[f];
+  // Positions are only ever recorded for admitted operators; allOperators is in English-name order.
+  for (const op of await allOperators(ctx)) {
+    const rollup = await getJson<Rollup>(ctx.store, Keys.rollup(period, op.mspId));
+    const tail = await positionsAfter(ctx, period, op.mspId, rollup, budget + 1);
+    if (tail.length > budget)
+      fail(
+        'PERIOD_NOT_ROLLED_UP',
+        `period ${period} has too many movements to close in one step: roll up ${op.mspId}'s positions first (RollUpPositions)`,
+        { period, mspId: op.mspId, step: CLOSE_STEP_POSITIONS },
+      );
+    budget -= tail.length;
+    const movements = (rollup?.movements ?? 0) + tail.length;
+    if (movements === 0 && op.marginPaidFen === 0) continue;
+    const big = toBig(rollup?.position ?? emptyPosition());
+    addDeltas(big, tail);
+    const pos = exactPosition(big);
     const due = dueOf(pos);
-    positions[id] = { ...pos, dueFen: exactNumber(due, 'due') };
+    positions[op.mspId] = { ...pos, dueFen: exactNumber(due, 'due') };
+    ordered.push(op.mspId);
     sum += due;
   }
   const result: ClearingResult = {
@@ -225,18 +345,6 @@ export async function closePeriod(ctx: TxContext, periodInput: unknown): Promise
   });
   emit(ctx, 'ClearingPeriodClosed', { period, transfers: result.transfers.length });
   return result;
-}
-
-async function orderByName(ctx: TxContext, mspIds: string[]): Promise<string[]> {
-  const named = await Promise.all(
-    mspIds.map(async (id) => ({
-      id,
-      name: (await getJson<{ name: string }>(ctx.store, Keys.operator(id)))?.name ?? id,
-    })),
-  );
-  return named
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
-    .map((n) => n.id);
 }
 
 export async function getClearing(ctx: TxContext, period: number): Promise<ClearingResult> {
@@ -261,36 +369,46 @@ export interface Confirmation {
 
 /**
  * The payer confirms it sent, the payee that it received; each operator only for itself, and the pool's
- * side by any other operator than the one it transfers with.
+ * side only the pool's custodian (an admin identity of it).
  */
 export async function confirmTransfer(
   ctx: TxContext,
   input: unknown,
 ): Promise<{ transfer: Transfer; complete: boolean }> {
-  const op = await requireOperatorAdmin(ctx);
+  const custodian = custodianOf(await getConsortium(ctx));
+  let who: string;
+  if (ctx.caller.mspId === custodian) {
+    requireAdminRole(ctx);
+    who = custodian;
+  } else who = (await requireOperatorAdmin(ctx)).mspId;
   const req = parse(confirmSchema, input, 'confirmation');
   const result = await getClearing(ctx, req.period);
   const t = result.transfers[req.index];
   if (!t) return fail('TRANSFER_NOT_FOUND', `period ${req.period} has no transfer ${req.index}`);
   const party = req.side === 'payer' ? t.from : t.to;
   const otherSide = req.side === 'payer' ? 'payee' : 'payer';
-  const otherParty = req.side === 'payer' ? t.to : t.from;
-  if (party === POOL && op.mspId === otherParty)
-    fail('FORBIDDEN', `${op.mspId} cannot confirm the pool's side of its own transfer ${req.index}`);
-  if (party !== POOL && party !== op.mspId)
-    fail('FORBIDDEN', `${op.mspId} is not the ${req.side} of transfer ${req.index}`);
+  if (party === POOL && who !== custodian)
+    fail('FORBIDDEN', `only the pool's custodian confirms the pool's side of transfer ${req.index}`);
+  if (party !== POOL && party !== who)
+    fail('FORBIDDEN', `${who} is not the ${req.side} of transfer ${req.index}`);
   const key = Keys.confirmation(req.period, req.index, req.side);
   if (await exists(ctx.store, key))
     fail('ALREADY_CONFIRMED', `the ${req.side} already confirmed transfer ${req.index}`);
-  const conf: Confirmation = { mspId: op.mspId, at: ctx.now, txId: ctx.txId };
+  const conf: Confirmation = { mspId: who, at: ctx.now, txId: ctx.txId };
   await putJson(ctx.store, key, conf);
   const complete = await exists(ctx.store, Keys.confirmation(req.period, req.index, otherSide));
-  await appendAudit(ctx, op.mspId, 'ClearingTransferConfirmed', {
-    period: req.period,
-    index: req.index,
-    side: req.side,
-    complete,
-  });
+  // The custodian has no chain of its own: its confirmation goes to the chain of the operator it settles with.
+  await appendAudit(
+    ctx,
+    party === POOL ? (req.side === 'payer' ? t.to : t.from) : who,
+    'ClearingTransferConfirmed',
+    {
+      period: req.period,
+      index: req.index,
+      side: req.side,
+      complete,
+    },
+  );
   emit(ctx, 'ClearingTransferConfirmed', { period: req.period, index: req.index, side: req.side, complete });
   return { transfer: t, complete };
 }

@@ -1,13 +1,23 @@
 /**
  * Consortium membership: operators (MSP id + English name), their margin deposits into the pool,
- * auditor organizations, and who may do what. Only an operator's own identities act for it; auditors
- * read everything and write nothing.
+ * auditor organizations, the pool's custodian, and who may do what. Only an operator's own identities act
+ * for it; auditors read everything and write nothing, except that the custodian confirms pool money.
+ *
+ * CUSTODIAN RULE (written once): the pool has a custodian, an organization named in the genesis document
+ * (`custodianMspId`; by default the first auditor organization, as a regulator or an escrow bank would
+ * be) that is not an operator. Money into or out of the pool is never taken on the word of an operator,
+ * who would vouch for itself or for a fellow debtor: an operator's admin declares its margin paid
+ * (PayMargin) and only the custodian's admin confirms it (ConfirmMargin); only a confirmed margin makes
+ * the operator a member (quorum, votes, every member transaction) and counts in the pool's balance. The
+ * pool's side of every clearing transfer is confirmed by the custodian's admin alone (clearing.ts).
  */
 import { z } from 'zod';
 import { sm3Hex } from '../crypto';
 import {
+  getOperator,
   refuseAuditor,
   requireAdminRole,
+  requireCustodianAdmin,
   requireOperatorAdmin,
   type Consortium,
   type Operator,
@@ -38,6 +48,8 @@ export const initSchema = z
       .min(1)
       .max(64),
     auditorMspIds: z.array(mspIdSchema).max(16),
+    /** The pool's custodian (CUSTODIAN RULE); defaults to the first auditor organization. */
+    custodianMspId: mspIdSchema.optional(),
     params: paramsDraftSchema,
     tariff: tariffDraftSchema,
   })
@@ -81,6 +93,15 @@ export async function initConsortium(
   }
   if (req.auditorMspIds.some((a) => msps.has(a)))
     fail('INVALID_ARGUMENT', 'an auditor cannot be an operator');
+  const custodian = req.custodianMspId ?? req.auditorMspIds[0];
+  if (custodian === undefined)
+    fail('INVALID_ARGUMENT', 'the pool needs a custodian: name custodianMspId or an auditor organization', {
+      path: 'init.custodianMspId',
+    });
+  if (msps.has(custodian))
+    fail('INVALID_ARGUMENT', 'the custodian of the pool cannot be an operator', {
+      path: 'init.custodianMspId',
+    });
   if (pinnedDigest === undefined || !pinSchema.safeParse(pinnedDigest).success)
     fail(
       'GENESIS_NOT_PINNED',
@@ -94,6 +115,7 @@ export async function initConsortium(
     });
   const consortium: Consortium = {
     auditorMspIds: req.auditorMspIds,
+    custodianMspId: custodian,
     initializedAt: ctx.now,
     initializedBy: ctx.caller.mspId,
     genesisSm3: digest,
@@ -109,6 +131,7 @@ export async function initConsortium(
   await appendAudit(ctx, ctx.caller.mspId, 'ConsortiumInitialized', {
     operators: req.operators.map((o) => o.mspId),
     auditorMspIds: req.auditorMspIds,
+    custodianMspId: custodian,
   });
   emit(ctx, 'ConsortiumInitialized', { operators: req.operators.map((o) => o.mspId) });
   return consortium;
@@ -118,19 +141,43 @@ export function newOperator(ctx: TxContext, mspId: string, name: string): Operat
   return { mspId, name, admittedAt: ctx.now, marginPaidFen: 0, rebateWhPerBean: 0, beanSalePriceFen: 0 };
 }
 
-/** The operator's admin records that its margin deposit was paid into the pool. */
+/**
+ * The operator's admin declares that its margin deposit was paid to the pool's custodian (CUSTODIAN
+ * RULE): nothing counts until the custodian confirms it. Declared once; a replay is refused.
+ */
 export async function payMargin(ctx: TxContext): Promise<Operator> {
   await refuseAuditor(ctx);
   const op = await getJson<Operator>(ctx.store, Keys.operator(ctx.caller.mspId));
   if (!op) return fail('NOT_AN_OPERATOR', `${ctx.caller.mspId} is not a consortium operator`);
   requireAdminRole(ctx);
   if (op.marginPaidFen > 0) fail('MARGIN_ALREADY_PAID', `${op.name} has already paid its margin`);
+  if (op.marginDeclaredAt !== undefined)
+    fail('MARGIN_ALREADY_DECLARED', `${op.name} already declared its margin; the custodian confirms it`);
   const params = await paramsAt(ctx.store, ctx.now);
-  const updated: Operator = { ...op, marginPaidFen: params.marginFen, marginPaidAt: ctx.now };
+  const updated: Operator = { ...op, marginDeclaredFen: params.marginFen, marginDeclaredAt: ctx.now };
   await putJson(ctx.store, Keys.operator(op.mspId), updated);
-  await poolCredit(ctx, params.marginFen, 'margin', op.mspId);
-  await appendAudit(ctx, op.mspId, 'MarginPaid', { amountFen: params.marginFen });
-  emit(ctx, 'MarginPaid', { mspId: op.mspId, amountFen: params.marginFen });
+  await appendAudit(ctx, op.mspId, 'MarginDeclared', { amountFen: params.marginFen });
+  emit(ctx, 'MarginDeclared', { mspId: op.mspId, amountFen: params.marginFen });
+  return updated;
+}
+
+/**
+ * The custodian's admin confirms that an operator's declared margin reached the pool (CUSTODIAN RULE):
+ * the operator becomes a member and the margin enters the pool's balance. Once per operator.
+ */
+export async function confirmMargin(ctx: TxContext, mspIdInput: unknown): Promise<Operator> {
+  const custodian = await requireCustodianAdmin(ctx);
+  const mspId = parse(mspIdSchema, mspIdInput, 'mspId');
+  const op = await getOperator(ctx, mspId);
+  if (op.marginPaidFen > 0) fail('MARGIN_ALREADY_PAID', `${op.name} has already paid its margin`);
+  if (op.marginDeclaredAt === undefined || op.marginDeclaredFen === undefined)
+    return fail('MARGIN_NOT_DECLARED', `${op.name} has not declared its margin paid`);
+  const amountFen = op.marginDeclaredFen;
+  const updated: Operator = { ...op, marginPaidFen: amountFen, marginPaidAt: ctx.now };
+  await putJson(ctx.store, Keys.operator(op.mspId), updated);
+  await poolCredit(ctx, amountFen, 'margin', op.mspId);
+  await appendAudit(ctx, op.mspId, 'MarginPaid', { amountFen, custodian });
+  emit(ctx, 'MarginPaid', { mspId: op.mspId, amountFen });
   return updated;
 }
 

@@ -5,10 +5,17 @@
  * replaces) and every earlier version stays readable.
  *
  * QUORUM RULE (written once): approvals >= ceil(operators x approvalNumerator / approvalDenominator),
- * operators = the admitted operators, when the proposal is enacted, that have paid their margin or are
- * still within marginDueSec of their admission (else the first founder to pay would be a quorum of one,
- * and operators that never pay would freeze governance); only votes of operators whose margin is paid
- * count.
+ * counted at t = min(now, votingEndsAt): operators = the operators admitted by t that had paid their
+ * margin by t or were still within marginDueSec of their admission at t (else the first founder to pay
+ * would be a quorum of one, and operators that never pay would freeze governance); only votes of
+ * operators whose margin was paid by t count, with the parameters in force at t. Once voting has ended
+ * the count is fixed: a proposal that failed when voting ended stays failed when a founder's grace runs
+ * out later.
+ *
+ * DEADLINE RULE (written once): voting lasts at most MAX_VOTING_SEC from the proposal; an approved
+ * proposal must be enacted by votingEndsAt + ENACTMENT_WINDOW_SEC, after which it has lapsed (Enact
+ * fails with PROPOSAL_LAPSED and any member may close it as "lapsed"). So no old approval, for instance
+ * an ADMIT_OPERATOR, can be enacted at a time its voters did not foresee.
  */
 import { z } from 'zod';
 import { appendAudit } from './audit';
@@ -29,6 +36,16 @@ const changeSchema = z.discriminatedUnion('kind', [
 ]);
 export type Change = z.infer<typeof changeSchema>;
 
+/** DEADLINE RULE: the longest a vote may last, from the proposal. */
+export const MAX_VOTING_SEC = 90 * 24 * 3600;
+/** DEADLINE RULE: how long after voting ends an approved proposal may still be enacted. */
+export const ENACTMENT_WINDOW_SEC = 7 * 24 * 3600;
+
+/** DEADLINE RULE: the last second at which a proposal may be enacted. */
+export function enactDeadline(p: { votingEndsAt: number }): number {
+  return p.votingEndsAt + ENACTMENT_WINDOW_SEC;
+}
+
 const proposeSchema = z
   .object({
     proposalId: idSchema,
@@ -45,7 +62,7 @@ export interface Proposal {
   votingEndsAt: number;
   proposer: string;
   proposedAt: number;
-  status: 'open' | 'enacted' | 'withdrawn' | 'expired' | 'superseded';
+  status: 'open' | 'enacted' | 'withdrawn' | 'expired' | 'superseded' | 'lapsed';
   /** For TARIFF and PARAMS: the latest version when proposed; a newer one makes this proposal stale. */
   basedOnVersion?: number;
   closedAt?: number;
@@ -111,7 +128,12 @@ async function checkChange(ctx: TxContext, change: Change): Promise<void> {
 export async function propose(ctx: TxContext, input: unknown): Promise<Proposal> {
   const op = await requireOperatorAdmin(ctx);
   const req = parse(proposeSchema, input, 'proposal');
-  if (req.votingEndsAt <= ctx.now) fail('INVALID_ARGUMENT', 'votingEndsAt must be in the future');
+  if (req.votingEndsAt <= ctx.now)
+    fail('INVALID_ARGUMENT', 'votingEndsAt must be in the future', { path: 'proposal.votingEndsAt' });
+  if (req.votingEndsAt > ctx.now + MAX_VOTING_SEC)
+    fail('INVALID_ARGUMENT', `voting may last at most ${MAX_VOTING_SEC} s`, {
+      path: 'proposal.votingEndsAt',
+    });
   await checkChange(ctx, req.change);
   if (await exists(ctx.store, Keys.proposal(req.proposalId)))
     fail('PROPOSAL_EXISTS', `proposal ${req.proposalId} exists`);
@@ -154,6 +176,8 @@ export async function vote(ctx: TxContext, input: unknown): Promise<Vote> {
 }
 
 export interface Tally {
+  /** The time the count is taken at: min(now, votingEndsAt) (QUORUM RULE). */
+  countedAt: number;
   /** Admitted operators that have paid or may still pay (QUORUM RULE): the quorum is a share of these. */
   operators: number;
   /** Operators with their margin paid: only their votes count. */
@@ -166,15 +190,19 @@ export interface Tally {
 
 /** The QUORUM RULE (top of this file) applied to a proposal's votes. */
 export async function tally(ctx: TxContext, proposalId: string): Promise<Tally> {
-  const params = await paramsAt(ctx.store, ctx.now);
+  const p = await getProposal(ctx, proposalId);
+  const at = Math.min(ctx.now, p.votingEndsAt);
+  const params = await paramsAt(ctx.store, at);
+  const paidBy = (o: Operator): boolean => o.marginPaidFen > 0 && (o.marginPaidAt ?? 0) <= at;
   const operators = (await allOperators(ctx)).filter(
-    (o) => o.marginPaidFen > 0 || ctx.now < o.admittedAt + params.marginDueSec,
+    (o) => o.admittedAt <= at && (paidBy(o) || at < o.admittedAt + params.marginDueSec),
   );
-  const members = new Set(operators.filter((o) => o.marginPaidFen > 0).map((o) => o.mspId));
+  const members = new Set(operators.filter(paidBy).map((o) => o.mspId));
   const votes = (await listJson<Vote>(ctx.store, Keys.votesPrefix(proposalId)))
     .map((e) => e.value)
     .filter((v) => members.has(v.mspId));
   return {
+    countedAt: at,
     operators: operators.length,
     members: members.size,
     required: requiredApprovals(operators.length, params.approvalNumerator, params.approvalDenominator),
@@ -207,6 +235,10 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
   const proposalId = parse(idSchema, proposalIdInput, 'proposalId');
   const p = await getProposal(ctx, proposalId);
   if (p.status !== 'open') fail('PROPOSAL_CLOSED', `proposal ${proposalId} is ${p.status}`);
+  if (ctx.now > enactDeadline(p))
+    fail('PROPOSAL_LAPSED', `proposal ${proposalId} had to be enacted by ${enactDeadline(p)}`, {
+      enactBy: enactDeadline(p),
+    });
   const t = await tally(ctx, proposalId);
   if (t.approvals < t.required)
     fail('QUORUM_NOT_REACHED', `${t.approvals} of ${t.required} required approvals`, {
@@ -247,7 +279,7 @@ export async function enact(ctx: TxContext, proposalIdInput: unknown): Promise<P
 /**
  * Ends a proposal that will not be enacted: its proposer may withdraw it while it is open; once voting
  * has ended without the required approvals, any member may mark it expired. An approved proposal is
- * enacted, not closed.
+ * enacted, not closed, until its enactment deadline has passed: then any member may mark it lapsed.
  */
 export async function closeProposal(ctx: TxContext, proposalIdInput: unknown): Promise<Proposal> {
   const op = await requireOperator(ctx);
@@ -259,7 +291,11 @@ export async function closeProposal(ctx: TxContext, proposalIdInput: unknown): P
   if (await isSuperseded(ctx, p)) {
     status = 'superseded'; // can never be enacted, approved or not
   } else if (t.approvals >= t.required) {
-    return fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`);
+    if (ctx.now <= enactDeadline(p))
+      return fail('PROPOSAL_NOT_CLOSABLE', `proposal ${proposalId} was approved: enact it`, {
+        enactBy: enactDeadline(p),
+      });
+    status = 'lapsed';
   } else if (ctx.now > p.votingEndsAt) {
     status = 'expired';
   } else {

@@ -77,12 +77,16 @@ export const Keys = {
     k('position', pad(period, 8), mspId, txId, pad(index, 4)),
   positionsPrefix: (period: number) => k('position', pad(period, 8)) + SEP,
   operatorPositionsPrefix: (period: number, mspId: string) => k('position', pad(period, 8), mspId) + SEP,
+  /** An operator's positions of a period summed so far by RollUpPositions, with the last key it read. */
+  rollup: (period: number, mspId: string) => k('rollup', pad(period, 8), mspId),
   clearing: (period: number) => k('clearing', pad(period, 8)),
   confirmation: (period: number, transfer: number, side: 'payer' | 'payee') =>
     k('confirm', pad(period, 8), pad(transfer, 4), side),
-  /** Audit records awaiting their place in the operator's chain, in (timestamp, txId) order. */
-  auditPending: (mspId: string, now: number, txId: string, index: number) =>
-    k('auditpending', mspId, pad(now, 12), txId, pad(index, 4)),
+  /**
+   * Audit records awaiting their place in the operator's chain. The key carries the transaction id, not
+   * the client's timestamp; the order they are linked in is audit.ts's SEAL ORDER RULE.
+   */
+  auditPending: (mspId: string, txId: string, index: number) => k('auditpending', mspId, txId, pad(index, 4)),
   auditPendingPrefix: (mspId: string) => k('auditpending', mspId) + SEP,
   auditRecord: (mspId: string, seq: number) => k('audit', mspId, pad(seq)),
   auditRecordsPrefix: (mspId: string) => k('audit', mspId) + SEP,

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { isValidSm2PublicKey } from '../crypto';
 import { appendAudit } from './audit';
-import { requireOperator } from './access';
+import { requireAdminRole, requireOperator } from './access';
 import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
@@ -111,10 +111,18 @@ const statusSchema = z
   .object({ pileId: pileIdSchema, status: z.enum(['active', 'suspended', 'retired']) })
   .strict();
 
-/** Suspend, reactivate or retire (final) a pile. A busy pile can be suspended but not retired. */
+/**
+ * Suspend, reactivate or retire (final) a pile. A busy pile can be suspended but not retired.
+ *
+ * RETIREMENT RULE (written once): suspending and resuming are day-to-day operations any identity of the
+ * pile's operator may do (its gateway's client identity included); retiring is permanent (the pile can
+ * never charge again and its rebate float goes back to the treasury), so only an admin identity of the
+ * pile's operator may retire it.
+ */
 export async function setPileStatus(ctx: TxContext, input: unknown): Promise<Pile> {
   const req = parse(statusSchema, input, 'pile status');
   const pile = await getOwnPile(ctx, req.pileId);
+  if (req.status === 'retired') requireAdminRole(ctx);
   if (pile.status === 'retired') fail('PILE_RETIRED', `pile ${pile.pileId} is retired`);
   if (req.status === 'retired' && pile.activeSession)
     fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });

@@ -2,7 +2,7 @@
 import { sm2GenerateKeyPair, sm2Sign, type Sm2KeyPair } from '../../src/crypto';
 import type { Caller, TxContext } from '../../src/domain/context';
 import { creditReward, issueBeans } from '../../src/domain/beans';
-import { genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
+import { confirmMargin, genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
 import {
   authorizationText,
   beanPurchaseText,
@@ -39,6 +39,8 @@ export const client = (mspId: string): Caller => ({
   id: `x509::/OU=client/CN=gateway@${mspId}`,
 });
 export const auditor: Caller = client(AUDITOR_MSP);
+/** The auditor organization is also the pool's custodian (the genesis default); its admin confirms pool money. */
+export const custodian: Caller = admin(AUDITOR_MSP);
 
 export const PARAMS: ParamsDraft = {
   marginFen: 1_000_000,
@@ -96,7 +98,17 @@ export async function bootstrap(
   ops: ReadonlyArray<{ mspId: string; name: string }> = Object.values(OPS),
 ): Promise<void> {
   await ledger.submit(admin(OPS.A.mspId), (ctx) => initPinned(ctx, genesis(ops)));
-  for (const op of ops) await ledger.submit(admin(op.mspId), (ctx) => payMargin(ctx));
+  for (const op of ops) await payMarginConfirmed(ledger, op.mspId);
+}
+
+/** The operator's admin declares its margin paid and the custodian confirms it (consortium.ts, CUSTODIAN RULE). */
+export async function payMarginConfirmed(
+  ledger: MemoryLedger,
+  mspId: string,
+  now = ledger.now,
+): Promise<void> {
+  await ledger.submit(admin(mspId), (ctx) => payMargin(ctx), now);
+  await ledger.submit(custodian, (ctx) => confirmMargin(ctx, mspId), now);
 }
 
 /** The operator earns rewards backing exactly `beans` beans (credited as the incentive layer would) and issues them. */
