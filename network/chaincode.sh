@@ -88,7 +88,7 @@ for msp in $(org_msps "$RUN_DIR"); do
     fi
     as_admin "$RUN_DIR" "$msp"
     peer lifecycle chaincode approveformyorg "${orderer[@]}" -C "$channel" -n "$name" -v "$version" \
-      --package-id "$package_id" --sequence "$seq" --signature-policy "$policy" --waitForEvent \
+      --package-id "$package_id" --sequence "$seq" --signature-policy "$policy" --waitForEvent --waitForEventTimeout 90s \
       >>"$cli_log" 2>&1 || die "approval by $msp failed, see $cli_log"
     log "$msp approved"
   ) &
@@ -103,7 +103,7 @@ done < <(jq -r '.orgs[] | select(.role == "operator") | [.peer.endpoint, .peer.t
 (
   as_admin "$RUN_DIR" "$first_op"
   peer lifecycle chaincode commit "${orderer[@]}" -C "$channel" -n "$name" -v "$version" --sequence "$seq" \
-    --signature-policy "$policy" "${peer_args[@]}" --waitForEvent >>"$cli_log" 2>&1 ||
+    --signature-policy "$policy" "${peer_args[@]}" --waitForEvent --waitForEventTimeout 90s >>"$cli_log" 2>&1 ||
     die "commit failed, see $cli_log"
 )
 log "$name sequence $seq committed on $channel"

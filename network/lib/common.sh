@@ -56,10 +56,18 @@ as_admin() {
 # MSP ids of the organizations: all, or only operators / the auditor.
 org_msps() { jq -r --arg r "${2:-}" '.orgs[] | select($r == "" or .role == $r) | .mspId' "$1/network.json"; }
 
-# The orderer the peer CLI sends to: consenter 1, the leader of the first view (a follower would hold a
-# request for RequestForwardTimeout before passing it on).
+# The orderer the peer CLI sends to: the current SmartBFT leader, as most orderers report it in their
+# metrics (consenter 1 before the channel exists). A follower holds a request for RequestForwardTimeout
+# before passing it on, and one that just restarted may lag in an old view.
 orderer_args() {
-  jq -r '.orderers[] | select(.consenterId == 1) | "-o \(.endpoint) --tls --cafile \(.tlsCACert)"' "$1/network.json"
+  local run_dir="$1" channel leader
+  channel="$(jq -r .channel "$run_dir/network.json")"
+  leader="$(for url in $(jq -r '.orderers[].operationsUrl' "$run_dir/network.json"); do
+    curl -fsS --max-time 2 "$url/metrics" 2>/dev/null |
+      awk -v c="$channel" '$1 == "consensus_smartbft_view_leader_id{channel=\"" c "\"}" {print $2 + 0}'
+  done | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}')"
+  jq -r --argjson id "${leader:-1}" \
+    '.orderers[] | select(.consenterId == $id) | "-o \(.endpoint) --tls --cafile \(.tlsCACert)"' "$run_dir/network.json"
 }
 
 # A node's block height on the channel, from its Prometheus metrics ("" when unreachable).
