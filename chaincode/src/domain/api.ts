@@ -230,12 +230,11 @@ export const evpayTransactions = {
 export type EvPayTransactionName = keyof typeof evpayTransactions;
 
 type ArgsOf<N extends EvPayTransactionName> = (typeof evpayTransactions)[N]['args'];
-/** The parsed (validated) values of a transaction's arguments, in wire order. */
-export type TransactionInput<N extends EvPayTransactionName> = {
-  -readonly [I in keyof ArgsOf<N>]: ArgsOf<N>[I] extends { schema: infer S extends z.ZodTypeAny }
-    ? z.input<S>
-    : never;
+type InputsOf<A extends readonly ArgSpec[]> = {
+  -readonly [I in keyof A]: A[I] extends { schema: infer S extends z.ZodTypeAny } ? z.input<S> : never;
 };
+/** The values of a transaction's arguments before they are written to wire strings, in wire order. */
+export type TransactionInput<N extends EvPayTransactionName> = InputsOf<ArgsOf<N>>;
 
 type Answer<F extends (...args: never[]) => Promise<unknown>> = Awaited<ReturnType<F>>;
 
@@ -308,7 +307,10 @@ export function checkWireArg(arg: ArgSpec, raw: string): ArgCheck {
 }
 
 /** The wire strings of a transaction's arguments, given their values (JSON texts for `json` ones). */
-export function toWireArgs<N extends EvPayTransactionName>(name: N, values: TransactionInput<N>): string[] {
+export function toWireArgs<N extends EvPayTransactionName>(
+  name: N,
+  values: NoInfer<TransactionInput<N>>,
+): string[] {
   const args: readonly ArgSpec[] = evpayTransactions[name].args;
   return args.map((a, i) => {
     const v: unknown = (values as readonly unknown[])[i];
