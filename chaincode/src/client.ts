@@ -37,3 +37,21 @@ export { pileIdSchema } from './domain/piles';
 export { nonceSchema, walletIdSchema } from './domain/wallets';
 /** The digest each founding operator pins on its peers before InitConsortium (EVPAY_GENESIS_SM3). */
 export { genesisDigest } from './domain/consortium';
+/**
+ * Every transaction's argument schemas (the chaincode's own zod schemas) and answer types, for a
+ * gateway that validates requests exactly as the chaincode does and generates its OpenAPI from them.
+ */
+export {
+  argJsonSchema,
+  checkWireArg,
+  evpayTransactions,
+  toWireArgs,
+  transactionJsonSchemas,
+  type ArgCheck,
+  type ArgEncoding,
+  type ArgSpec,
+  type EvPayResults,
+  type EvPayTransactionName,
+  type TransactionInput,
+  type TransactionSpec,
+} from './domain/api';

@@ -17,6 +17,7 @@
  * tariff periods, and so the amounts, are the same on every run.
  */
 import { sm2GenerateKeyPair } from '../src/crypto';
+import { transactionJsonSchemas, type EvPayTransactionName } from '../src/domain/api';
 import { verifyAuditChain, type AuditRecord } from '../src/domain/audit';
 import { creditReward } from '../src/domain/beans';
 import { periodBounds, periodOf, POOL, type ClearingResult } from '../src/domain/clearing';
@@ -354,9 +355,55 @@ describe('errors and the runtime around the contract', () => {
     expect(r.message).toBe('');
     expect(r.status).toBe(200);
     const meta = JSON.parse(r.payload) as {
-      contracts: Record<string, { transactions: Array<{ name: string }> }>;
+      contracts: Record<
+        string,
+        {
+          transactions: Array<{
+            name: string;
+            parameters?: Array<{ name: string; description: string; schema: Record<string, unknown> }>;
+            returns?: Record<string, unknown>;
+          }>;
+        }
+      >;
     };
-    expect(meta.contracts.evpay?.transactions.map((t) => t.name)).toContain('StartSession');
+    const txs = meta.contracts.evpay?.transactions ?? [];
+    expect(txs.map((t) => t.name)).toContain('StartSession');
+    // Every argument: a string on the wire, described by the registry's JSON Schema (domain/api.ts).
+    const schemas = transactionJsonSchemas();
+    expect(txs.map((t) => t.name).sort()).toEqual(Object.keys(schemas).sort());
+    for (const t of txs)
+      for (const p of t.parameters ?? [])
+        expect([t.name, p.name, p.schema]).toEqual([
+          t.name,
+          p.name,
+          {
+            type: 'string',
+            contentMediaType: expect.any(String) as unknown,
+            contentSchema: schemas[t.name as EvPayTransactionName][p.name],
+          },
+        ]);
+    const start = txs.find((t) => t.name === 'StartSession');
+    expect(start?.parameters?.[0]).toMatchObject({
+      name: 'start',
+      description: expect.stringContaining('evpayTransactions.StartSession') as unknown,
+      schema: {
+        contentMediaType: 'application/json',
+        contentSchema: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['authorization', 'startReading'],
+        },
+      },
+    });
+    expect(start?.returns).toMatchObject({ type: 'string', contentMediaType: 'application/json' });
+    expect(
+      txs.find((t) => t.name === 'GetSession')?.parameters?.map((p) => p.schema.contentMediaType),
+    ).toEqual(['text/plain', 'text/plain']);
+  });
+
+  test('the described schemas are not enforced by fabric-shim: a bad argument is our INVALID_ARGUMENT', async () => {
+    expect(errorOf(await peer.evaluate(client(A), 'GetPile', ['no-dot'])).code).toBe('INVALID_ARGUMENT');
+    expect(errorOf(await peer.evaluate(client(A), 'ListPiles', ['{"mspId":'])).code).toBe('INVALID_ARGUMENT');
   });
 
   test('evaluate simulates a write without committing it', async () => {

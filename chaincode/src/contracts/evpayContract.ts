@@ -1,9 +1,10 @@
 /**
  * The chaincode's transactions. Every argument is one JSON string (or a plain id) validated by the
- * domain; every answer is canonical JSON. See chaincode/README.md for who may call what.
+ * domain; every answer is canonical JSON. See chaincode/README.md for who may call what. Each one has
+ * an entry in domain/api.ts (its argument schemas and answer type), which the metadata is built from.
  */
 import { Context, Contract, Info, Transaction } from 'fabric-contract-api';
-import { z } from 'zod';
+import { historyKeySchema, positionsQuerySchema, seqSchema, toInteger } from '../domain/api';
 import { auditHead, auditRecordsFrom, sealAudit } from '../domain/audit';
 import {
   allocateRebateFloat,
@@ -43,18 +44,10 @@ import { listJson } from '../domain/state';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
 import { getWallet, openWallet, refundWallet, topUp, walletIdSchema } from '../domain/wallets';
 import { pinnedGenesis, run, toSeconds } from './fabricContext';
+import { describeTransactions } from './metadata';
 
 const json = (raw: string, what: string): unknown => parseJsonArg(raw, what);
-const seqSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const historyKeySchema = z
-  .string()
-  .min(1)
-  .max(300)
-  .regex(/^[A-Za-z0-9._/-]+$/, 'a world-state key');
-const positionsQuerySchema = z
-  .object({ period: z.number().int().min(0).max(100_000_000), mspId: mspIdSchema.optional() })
-  .strict();
-const int = (raw: string): unknown => (/^\d{1,15}$/.test(raw) ? Number(raw) : raw);
+const int = toInteger;
 
 /** Reads are for members and auditors only. */
 const reader =
@@ -355,3 +348,6 @@ export class EvPayContract extends Contract {
     );
   }
 }
+
+/** GetMetadata describes each argument with the registry's schema (see metadata.ts). */
+describeTransactions(EvPayContract);

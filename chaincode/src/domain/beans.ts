@@ -170,7 +170,7 @@ export async function creditReward(
   await addPosition(ctx, mspId, { rewardsFen: amountFen });
 }
 
-const issueSchema = z.object({ beans: positiveCountSchema, reference: idSchema }).strict();
+export const issueSchema = z.object({ beans: positiveCountSchema, reference: idSchema }).strict();
 
 export async function issueBeans(ctx: TxContext, input: unknown): Promise<IssuanceState> {
   const op = await requireOperatorAdmin(ctx);
@@ -257,7 +257,7 @@ export function redeemBeans(
   return { beansUsed, coveredWh, beanValueFen };
 }
 
-const purchaseSchema = z
+export const purchaseSchema = z
   .object({
     walletId: walletIdSchema,
     issuer: mspIdSchema,
@@ -309,7 +309,7 @@ export async function buyBeans(ctx: TxContext, input: unknown): Promise<{ beans:
   return { beans: req.beans, costFen };
 }
 
-const transferSchema = z
+export const transferSchema = z
   .object({
     fromWalletId: walletIdSchema,
     toWalletId: walletIdSchema,

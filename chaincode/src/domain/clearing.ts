@@ -249,7 +249,7 @@ async function positionsAfter(
   return rangeJson<PositionDelta>(ctx.store, rollup ? rollup.lastKey + '\u0000' : start, end, limit);
 }
 
-const rollUpSchema = z.object({ period: periodSchema, mspId: mspIdSchema }).strict();
+export const rollUpSchema = z.object({ period: periodSchema, mspId: mspIdSchema }).strict();
 
 /**
  * One step of closing a period (BOUNDED CLOSE RULE): adds the next CLOSE_STEP_POSITIONS position records
@@ -353,7 +353,7 @@ export async function getClearing(ctx: TxContext, period: number): Promise<Clear
   return r;
 }
 
-const confirmSchema = z
+export const confirmSchema = z
   .object({
     period: periodSchema,
     index: z.number().int().min(0).max(10_000),

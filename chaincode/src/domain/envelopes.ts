@@ -89,7 +89,7 @@ export function randomSplit(total: number, claimants: number, seed: string): num
   return splitProportional(total - claimants, weights).map((x) => x + 1);
 }
 
-const createSchema = z
+export const createSchema = z
   .object({
     envelopeId: idSchema,
     totalBeans: positiveCountSchema,
@@ -171,7 +171,7 @@ export async function getEnvelope(ctx: TxContext, envelopeId: string): Promise<E
   return withBuckets(ctx, await getRecord(ctx, envelopeId));
 }
 
-const claimSchema = z
+export const claimSchema = z
   .object({
     envelopeId: idSchema,
     walletId: walletIdSchema,

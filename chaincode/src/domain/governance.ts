@@ -46,7 +46,7 @@ export function enactDeadline(p: { votingEndsAt: number }): number {
   return p.votingEndsAt + ENACTMENT_WINDOW_SEC;
 }
 
-const proposeSchema = z
+export const proposeSchema = z
   .object({
     proposalId: idSchema,
     change: changeSchema,
@@ -157,7 +157,7 @@ export async function getProposal(ctx: TxContext, proposalId: string): Promise<P
   return p;
 }
 
-const voteSchema = z.object({ proposalId: idSchema, approve: z.boolean() }).strict();
+export const voteSchema = z.object({ proposalId: idSchema, approve: z.boolean() }).strict();
 
 /** One vote per operator; votes are separate keys so operators can vote in the same block. */
 export async function vote(ctx: TxContext, input: unknown): Promise<Vote> {

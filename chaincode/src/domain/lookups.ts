@@ -41,7 +41,7 @@ const windowSchema = z
     message: 'from must not be after to',
   });
 
-const bySchema = z.discriminatedUnion('by', [
+export const bySchema = z.discriminatedUnion('by', [
   z
     .object({
       by: z.literal('operator'),

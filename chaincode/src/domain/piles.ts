@@ -48,7 +48,7 @@ export function operatorOfPile(pileId: string): string {
 }
 
 export const PILE_PAGE = 500;
-const listSchema = z.object({ mspId: mspIdSchema, after: localIdSchema.optional() }).strict();
+export const listSchema = z.object({ mspId: mspIdSchema, after: localIdSchema.optional() }).strict();
 
 /** An operator's piles in id order, PILE_PAGE at a time; pass the last local id as `after` for the next page. */
 export async function listPiles(ctx: TxContext, input: unknown): Promise<{ piles: Pile[]; next?: string }> {
@@ -79,7 +79,7 @@ export async function getOwnPile(ctx: TxContext, pileId: string): Promise<Pile> 
   return pile;
 }
 
-const registerSchema = z
+export const registerSchema = z
   .object({ localId: localIdSchema, publicKey: publicKeySchema, meterWh: whSchema.default(0) })
   .strict();
 
@@ -107,7 +107,7 @@ export async function registerPile(ctx: TxContext, input: unknown): Promise<Pile
   return pile;
 }
 
-const statusSchema = z
+export const statusSchema = z
   .object({ pileId: pileIdSchema, status: z.enum(['active', 'suspended', 'retired']) })
   .strict();
 

@@ -70,7 +70,7 @@ const readingSchema = (kind: z.ZodType<MeterReading['kind']>) =>
     })
     .strict();
 
-const startSchema = z
+export const startSchema = z
   .object({
     authorization: z
       .object({
@@ -86,12 +86,12 @@ const startSchema = z
     startReading: readingSchema(z.literal('START')),
   })
   .strict();
-const stopSchema = z.object({ stopReading: readingSchema(z.literal('STOP')) }).strict();
-const recordSchema = z.object({ reading: readingSchema(z.literal('PROGRESS')) }).strict();
-const revokeSchema = z
+export const stopSchema = z.object({ stopReading: readingSchema(z.literal('STOP')) }).strict();
+export const recordSchema = z.object({ reading: readingSchema(z.literal('PROGRESS')) }).strict();
+export const revokeSchema = z
   .object({ walletId: walletIdSchema, nonce: nonceSchema, signature: signatureSchema })
   .strict();
-const staleSchema = z
+export const staleSchema = z
   .object({
     pileId: pileIdSchema,
     sessionId: idSchema,

@@ -6,6 +6,13 @@ import { prefixRange } from './keys';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * The value under a key, typed by the caller, not checked. Deliberately: state is written only by this
+ * chaincode, through putJson, from values the domain typed and validated (arguments through the zod
+ * schemas of domain/api.ts), so a read gives back what a rule wrote; a schema check on every read would
+ * need a second, drifting description of every record and would run on every read of the hot path.
+ * Untrusted JSON (transaction arguments) goes through validate.ts instead.
+ */
 export async function getJson<T>(store: StateStore, key: string): Promise<T | undefined> {
   const raw = await store.get(key);
   if (raw === undefined || raw.length === 0) return undefined;
@@ -48,7 +55,7 @@ export function withReadCache(store: StateStore): StateStore {
  */
 export const RANGE_CHUNK = 10_000;
 
-/** Values under keys in [start, end), in key order, at most `limit`. */
+/** Values under keys in [start, end), in key order, at most `limit` (typed, not checked: see getJson). */
 export async function rangeJson<T>(
   store: StateStore,
   start: string,

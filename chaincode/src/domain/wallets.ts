@@ -52,7 +52,7 @@ export async function putWallet(ctx: TxContext, w: Wallet): Promise<void> {
   await putJson(ctx.store, Keys.wallet(w.walletId), w);
 }
 
-const openSchema = z.object({ publicKey: publicKeySchema }).strict();
+export const openSchema = z.object({ publicKey: publicKeySchema }).strict();
 
 /** Any operator may open a wallet for a driver's key: it cannot be spent without that key. */
 export async function openWallet(ctx: TxContext, input: unknown): Promise<Wallet> {
@@ -77,7 +77,7 @@ export async function openWallet(ctx: TxContext, input: unknown): Promise<Wallet
   return w;
 }
 
-const topUpSchema = z
+export const topUpSchema = z
   .object({ walletId: walletIdSchema, amountFen: positiveFenSchema.max(MAX_TOPUP_FEN), reference: idSchema })
   .strict();
 
@@ -105,7 +105,7 @@ export async function topUp(ctx: TxContext, input: unknown): Promise<Wallet> {
   return updated;
 }
 
-const refundSchema = z
+export const refundSchema = z
   .object({
     walletId: walletIdSchema,
     operator: mspIdSchema,
