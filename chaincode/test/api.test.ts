@@ -10,7 +10,7 @@ import {
   transactionJsonSchemas,
   type ArgSpec,
   type EvPayTransactionName,
-} from '@evpay/chaincode/client';
+} from '../src/client';
 import { EvPayContract } from '../src/contracts/evpayContract';
 import { describeTransactions } from '../src/contracts/metadata';
 import { genesis, OPS, Driver, PileDevice } from './support/fixtures';
