@@ -45,6 +45,13 @@ function set(doc: Yaml, path: string, value: unknown): void {
 
 const SANS = ['localhost', '127.0.0.1'];
 
+/** The channel's, the orderers' and the application's own policies: any member reads and writes, a majority of admins changes. */
+const MEMBER_POLICIES = {
+  Readers: { Type: 'ImplicitMeta', Rule: 'ANY Readers' },
+  Writers: { Type: 'ImplicitMeta', Rule: 'ANY Writers' },
+  Admins: { Type: 'ImplicitMeta', Rule: 'MAJORITY Admins' },
+};
+
 export function cryptoConfig(t: Topology): string {
   const doc = {
     OrdererOrgs: orderers(t).map((o) => ({
@@ -90,11 +97,7 @@ function configtx(t: Topology, crypto: string): string {
   const doc = {
     Profiles: {
       EvPayChannel: {
-        Policies: {
-          Readers: { Type: 'ImplicitMeta', Rule: 'ANY Readers' },
-          Writers: { Type: 'ImplicitMeta', Rule: 'ANY Writers' },
-          Admins: { Type: 'ImplicitMeta', Rule: 'MAJORITY Admins' },
-        },
+        Policies: MEMBER_POLICIES,
         Capabilities: { V3_0: true },
         Orderer: {
           OrdererType: 'BFT',
@@ -131,9 +134,7 @@ function configtx(t: Topology, crypto: string): string {
           },
           Organizations: ordererOrgs,
           Policies: {
-            Readers: { Type: 'ImplicitMeta', Rule: 'ANY Readers' },
-            Writers: { Type: 'ImplicitMeta', Rule: 'ANY Writers' },
-            Admins: { Type: 'ImplicitMeta', Rule: 'MAJORITY Admins' },
+            ...MEMBER_POLICIES,
             // configtxgen replaces this with SmartBFT's quorum-of-consenters signature policy.
             BlockValidation: { Type: 'ImplicitMeta', Rule: 'ANY Writers' },
           },
@@ -142,9 +143,7 @@ function configtx(t: Topology, crypto: string): string {
         Application: {
           Organizations: peerOrgs,
           Policies: {
-            Readers: { Type: 'ImplicitMeta', Rule: 'ANY Readers' },
-            Writers: { Type: 'ImplicitMeta', Rule: 'ANY Writers' },
-            Admins: { Type: 'ImplicitMeta', Rule: 'MAJORITY Admins' },
+            ...MEMBER_POLICIES,
             LifecycleEndorsement: { Type: 'ImplicitMeta', Rule: 'MAJORITY Endorsement' },
             Endorsement: { Type: 'ImplicitMeta', Rule: 'MAJORITY Endorsement' },
           },

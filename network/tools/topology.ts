@@ -147,9 +147,8 @@ export function loadTopology(file: string): Topology {
   return t;
 }
 
-export interface PeerNode {
-  kind: 'peer';
-  /** Short node name: run/<network>/nodes/<node>. */
+/** What every node has: its short name (run/<network>/nodes/<node>), organization and addresses. */
+interface NodeBase {
   node: string;
   org: string;
   orgName: string;
@@ -159,24 +158,19 @@ export interface PeerNode {
   /** cryptogen's host name, in the TLS certificate besides localhost and 127.0.0.1. */
   hostname: string;
   port: number;
-  chaincodePort: number;
   operationsPort: number;
+}
+
+export interface PeerNode extends NodeBase {
+  kind: 'peer';
+  chaincodePort: number;
   /** The auditor's peer holds the ledger and answers queries but endorses no write. */
   endorser: boolean;
 }
 
-export interface OrdererNode {
+export interface OrdererNode extends NodeBase {
   kind: 'orderer';
-  node: string;
-  org: string;
-  orgName: string;
-  mspId: string;
-  domain: string;
-  host: string;
-  hostname: string;
-  port: number;
   adminPort: number;
-  operationsPort: number;
   /** SmartBFT consenter id: position of the operator's English name in alphabetical order, from 1. */
   consenterId: number;
 }
