@@ -78,6 +78,8 @@ async function main(): Promise<void> {
   let next = 0;
   let committed = 0;
   let failed = 0;
+  /** Why submits failed, by chaincode code or the gateway's message. */
+  const failures: Record<string, number> = {};
   const fillStart = Date.now();
   await Promise.all(
     wallets.map(async (w, i) => {
@@ -90,14 +92,18 @@ async function main(): Promise<void> {
             json({ walletId: w.walletId, amountFen: 1, reference: `bench-${run}-${i}-${n}` }),
           );
           committed++;
-        } catch {
+        } catch (e) {
           failed++;
+          const why = chaincodeError(e)?.code ?? (e instanceof Error ? e.message.slice(0, 80) : String(e));
+          failures[why] = (failures[why] ?? 0) + 1;
         }
       }
     }),
   );
   const fillSec = (Date.now() - fillStart) / 1000;
-  log(`${committed} top-ups committed (${failed} failed) in ${fillSec.toFixed(1)} s`);
+  log(
+    `${committed} top-ups committed (${failed} failed: ${JSON.stringify(failures)}) in ${fillSec.toFixed(1)} s`,
+  );
   if (periodAt(nowSec()) !== period) throw new Error('the fill ran past the period: lower --movements');
 
   const closeAt = endOf(period) + params.clearingGraceSec + 1;
@@ -131,6 +137,7 @@ async function main(): Promise<void> {
     period,
     movements: committed,
     failedSubmits: failed,
+    failures,
     fillSeconds: fillSec,
     topUpsPerSecond: committed / fillSec,
     steps,
