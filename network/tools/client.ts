@@ -188,6 +188,47 @@ export async function submit<T>(conn: Connection, fn: string, ...args: string[])
   return { result: JSON.parse(text) as T, txId, blockNumber: status.blockNumber };
 }
 
+/** One Prometheus sample of a node for the channel (undefined when the node is unreachable). */
+export async function nodeMetric(
+  operationsUrl: string,
+  name: string,
+  channel: string,
+): Promise<number | undefined> {
+  try {
+    const res = await fetch(`${operationsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name}{channel="${channel}"}`));
+    return line === undefined ? undefined : Number(line.split(' ').pop());
+  } catch {
+    return undefined;
+  }
+}
+
+/** A peer's (or orderer's) block height on the channel. */
+export const peerHeight = (operationsUrl: string, channel: string): Promise<number | undefined> =>
+  nodeMetric(operationsUrl, 'ledger_blockchain_height', channel);
+
+/**
+ * Waits until every peer (the auditor's included) has committed block `block`. A commit status comes from
+ * one peer; the others may be a block behind, and a transaction that reads the new state must not be
+ * endorsed by a peer that has not committed it yet.
+ */
+export async function committedOnEveryPeer(
+  net: NetworkDescription,
+  block: bigint,
+  limitMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (const o of net.orgs) {
+    for (;;) {
+      const h = await peerHeight(o.peer.operationsUrl, net.channel);
+      if (h !== undefined && BigInt(h) > block) break;
+      if (Date.now() > deadline)
+        throw new Error(`${o.peer.node} did not commit block ${block} within ${limitMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 export async function evaluate<T>(conn: Connection, fn: string, ...args: string[]): Promise<T> {
   const bytes = await conn.contract.evaluate(fn, { arguments: args });
   return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chaincodeError, connectAs, evaluate, submit, whenEndorsable } from './client';
+import { chaincodeError, committedOnEveryPeer, connectAs, evaluate, submit, whenEndorsable } from './client';
 import { readNetwork } from './network';
 
 async function main(): Promise<void> {
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       }
       const genesis = readFileSync(join(net.runDir, 'config', 'genesis.json'), 'utf8');
       const r = await whenEndorsable(() => submit<{ genesisSm3: string }>(conn, 'InitConsortium', genesis));
+      await committedOnEveryPeer(net, r.blockNumber);
       process.stdout.write(
         `InitConsortium by ${founder.mspId} committed in block ${r.blockNumber} (tx ${r.txId}, genesis SM3 ${r.result.genesisSm3})\n`,
       );

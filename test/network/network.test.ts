@@ -17,12 +17,14 @@ import type { Wallet } from '../../chaincode/src/domain/wallets';
 import { Driver, PileDevice } from '../../chaincode/test/support/fixtures';
 import {
   chaincodeError,
+  committedOnEveryPeer,
   connectAs,
   evaluate,
   submit,
   whenEndorsable,
   type ChaincodeError,
   type Connection,
+  type Submitted,
 } from '../../network/tools/client';
 import { loadTopology } from '../../network/tools/topology';
 import {
@@ -78,12 +80,16 @@ afterAll(() => {
 
 /** Submits and waits for the commit; a refusal fails with the chaincode's code and message. */
 async function tx<T>(conn: Connection, fn: string, ...args: string[]) {
+  let r: Submitted<T>;
   try {
-    return await whenEndorsable(() => submit<T>(conn, fn, ...args));
+    r = await whenEndorsable(() => submit<T>(conn, fn, ...args));
   } catch (e) {
     const err = chaincodeError(e);
     throw err ? new Error(`${fn} refused: ${err.code}: ${err.message}`) : e;
   }
+  // The next step may be endorsed by other organizations' peers: they must have this block too.
+  await committedEverywhere(r.blockNumber);
+  return r;
 }
 /** Unique per run, so the tests also pass on a network an earlier run left (ids and references are one-time). */
 const RUN = Date.now().toString(36).toUpperCase();
@@ -106,13 +112,7 @@ const walletOf = async (conn: Connection, walletId: string): Promise<Wallet> =>
   (await query<WalletView>(conn, 'GetWallet', walletId)).wallet;
 
 /** Every peer (the auditor's included) has committed block `block`. */
-async function committedEverywhere(block: bigint): Promise<void> {
-  for (const o of net.orgs)
-    await waitFor(`${o.peer.node} to commit block ${block}`, async () => {
-      const h = await heightOf(o.peer.operationsUrl);
-      return h !== undefined && BigInt(h) > block;
-    });
-}
+const committedEverywhere = (block: bigint): Promise<void> => committedOnEveryPeer(net, block);
 
 describe('the channel', () => {
   test("one BFT consenter per operator, in the order of the operators' English names, with the configured batch settings", async () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { nodeMetric, peerHeight } from '../../../network/tools/client';
 import { readNetwork, type NetworkDescription } from '../../../network/tools/network';
 
 const exec = promisify(execFile);
@@ -65,20 +66,12 @@ export async function waitFor<T>(
   }
 }
 
-/** One Prometheus sample of a node ("" labels: the channel's), or undefined when the node is down. */
-export async function metric(operationsUrl: string, name: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`${operationsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const text = await res.text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{channel="${net.channel}"}`));
-    return line === undefined ? undefined : Number(line.split(' ').pop());
-  } catch {
-    return undefined;
-  }
-}
+/** One Prometheus sample of a node for the tests' channel, or undefined when the node is down. */
+export const metric = (operationsUrl: string, name: string): Promise<number | undefined> =>
+  nodeMetric(operationsUrl, name, net.channel);
 
 export const heightOf = (operationsUrl: string): Promise<number | undefined> =>
-  metric(operationsUrl, 'ledger_blockchain_height');
+  peerHeight(operationsUrl, net.channel);
 
 /** The SmartBFT leader (consenter id) as orderer `node` sees it. */
 export async function leaderSeenBy(node: string): Promise<number | undefined> {
