@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { periodBounds, periodOf, type ClearingResult } from '../chaincode/src/domain/clearing';
 import { Driver } from '../chaincode/test/support/fixtures';
-import { chaincodeError, connectAs, submit, whenEndorsable, type Connection } from '../network/tools/client';
+import {
+  chaincodeError,
+  committedOnEveryPeer,
+  connectAs,
+  submit,
+  whenEndorsable,
+  type Connection,
+} from '../network/tools/client';
 import { readNetwork } from '../network/tools/network';
 import { loadTopology } from '../network/tools/topology';
 
@@ -41,10 +48,15 @@ const sleepUntil = async (t: number): Promise<void> => {
 };
 const log = (s: string): void => void process.stdout.write(`${s}\n`);
 
-/** Submits; a refusal that only says the step was done before (a re-run) is returned as its code. */
+/**
+ * Submits and waits until every peer has the block (the next step may be endorsed elsewhere); a refusal
+ * that only says the step was done before (a re-run) is returned as its code.
+ */
 async function step<T>(conn: Connection, fn: string, ...args: string[]): Promise<T | string> {
   try {
-    return (await whenEndorsable(() => submit<T>(conn, fn, ...args))).result;
+    const r = await whenEndorsable(() => submit<T>(conn, fn, ...args));
+    await committedOnEveryPeer(net, r.blockNumber);
+    return r.result;
   } catch (e) {
     const code = chaincodeError(e)?.code;
     if (code && /ALREADY/.test(code)) return code;
