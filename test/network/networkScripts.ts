@@ -5,10 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const ROOT = join(__dirname, '..', '..');
+export const ROOT = join(__dirname, '..', '..');
+/** The tests' network: the default topology on other ports (see the file). */
+export const TOPOLOGY = join(__dirname, 'topology.json');
 
 export function runNetworkScript(script: string, ...args: string[]): void {
-  const env = { ...process.env, EVPAY_TOPOLOGY: join(__dirname, 'topology.json') };
+  const env = { ...process.env, EVPAY_TOPOLOGY: TOPOLOGY };
   const r = spawnSync(join(ROOT, 'network', script), args, { env, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`network/${script} ${args.join(' ')} exited with ${r.status}`);
 }

@@ -1,19 +1,19 @@
 /**
  * Helpers for tests on the running test network (test/network/topology.json, brought up by
- * globalSetup.js): node control through network/node.sh, heights and SmartBFT state from the nodes'
+ * globalSetup.ts): node control through network/node.sh, heights and SmartBFT state from the nodes'
  * metrics, the channel configuration through the peer CLI, and waiting on conditions (never on sleeps).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nodeMetric, peerHeight } from '../../../network/tools/client';
 import { readNetwork, type NetworkDescription } from '../../../network/tools/network';
+import { ROOT, TOPOLOGY } from '../networkScripts';
 
 const exec = promisify(execFile);
-export const ROOT = resolve(__dirname, '..', '..', '..');
-export const TOPOLOGY = join(ROOT, 'test', 'network', 'topology.json');
+export { TOPOLOGY };
 const FABRIC_BIN = join(ROOT, '.fabric', 'bin');
 
 export const net: NetworkDescription = readNetwork('test');
