@@ -55,3 +55,8 @@ export {
   type TransactionInput,
   type TransactionSpec,
 } from './domain/api';
+/**
+ * Every transaction's answer as a zod schema (strict objects, integer fen), the same shapes as
+ * EvPayResults, and as JSON Schemas for OpenAPI response bodies.
+ */
+export { answerJsonSchemas, evpayAnswers, type EvPayAnswerSchemas } from './domain/answers';

@@ -238,7 +238,10 @@ export type TransactionInput<N extends EvPayTransactionName> = InputsOf<ArgsOf<N
 
 type Answer<F extends (...args: never[]) => Promise<unknown>> = Awaited<ReturnType<F>>;
 
-/** The answer of each transaction, as its canonical JSON parses (the gateway's response bodies). */
+/**
+ * The answer of each transaction, as its canonical JSON parses (the gateway's response bodies); answers.ts
+ * has the zod schema of each, held to this type by the compiler.
+ */
 export interface EvPayResults {
   InitConsortium: Answer<typeof initConsortium>;
   PayMargin: Answer<typeof payMargin>;
@@ -324,11 +327,16 @@ const toJsonSchema = zodToJsonSchema as unknown as (
   options: { $refStrategy: 'none' },
 ) => object;
 
-/** A JSON Schema (draft-07, no $ref) of what an argument's schema accepts once its wire string is read. */
-export function argJsonSchema(arg: ArgSpec): Record<string, unknown> {
-  const schema: Record<string, unknown> = { ...toJsonSchema(arg.schema, { $refStrategy: 'none' }) };
+/** A zod schema as a JSON Schema (draft-07, every sub-schema inlined: no $ref, no $schema key). */
+export function jsonSchemaOf(zodSchema: z.ZodTypeAny): Record<string, unknown> {
+  const schema: Record<string, unknown> = { ...toJsonSchema(zodSchema, { $refStrategy: 'none' }) };
   delete schema.$schema;
   return schema;
+}
+
+/** A JSON Schema (draft-07, no $ref) of what an argument's schema accepts once its wire string is read. */
+export function argJsonSchema(arg: ArgSpec): Record<string, unknown> {
+  return jsonSchemaOf(arg.schema);
 }
 
 /**
