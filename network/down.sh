@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops every node of the network by its PID (peers with their chaincode processes, then orderers).
+# Stops every node of the network by its PID (gateways, then peers with their chaincode processes, then
+# orderers).
 # Ledgers, world state and crypto stay, so network/up.sh brings the same network back.
 #   network/down.sh            stop
 #   network/down.sh --purge    stop and delete run/<network> (ledgers, crypto, logs)
@@ -15,7 +16,7 @@ esac
 RUN_DIR="${EVPAY_RUN_DIR:-$(run_dir_of "$(network_name)")}"
 export EVPAY_RUN_DIR="$RUN_DIR"
 if [[ -f "$RUN_DIR/nodes.tsv" ]]; then
-  for kind in peer orderer; do
+  for kind in gateway peer orderer; do
     pids=()
     while IFS=$'\t' read -r _ node _; do
       "$ROOT/network/node.sh" stop "$node" &

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts, stops or checks one peer or orderer of the network, as a plain local process.
+# Starts, stops or checks one node of the network (peer, orderer or an organization's REST gateway), as a
+# plain local process.
 #   network/node.sh start|stop|status <node>     e.g. network/node.sh stop alpha-orderer0
 # The node runs in its own process group (so its chaincode processes stop with it); its PID is in
 # run/<network>/nodes/<node>/pid and its log in run/<network>/nodes/<node>/node.log.
@@ -33,6 +34,7 @@ case "$cmd" in
       exit 0
     fi
     for p in "$port" "$ops" "$extra"; do
+      [[ -n "$p" ]] || continue
       holder="$(port_holder "$p")"
       [[ -z "$holder" ]] || die "$node cannot start: port $p is in use by $holder"
     done
@@ -42,6 +44,8 @@ case "$cmd" in
     set +a
     if [[ "$kind" == peer ]]; then
       setsid "$FABRIC_BIN/peer" node start >>"$logfile" 2>&1 </dev/null &
+    elif [[ "$kind" == gateway ]]; then
+      setsid node "$ROOT/gateway-api/bin/evpay-gateway.js" serve >>"$logfile" 2>&1 </dev/null &
     else
       setsid "$FABRIC_BIN/orderer" >>"$logfile" 2>&1 </dev/null &
     fi

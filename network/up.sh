@@ -3,8 +3,9 @@
 # Fabric binaries (built once from the source archive), crypto material, one SmartBFT orderer and one
 # peer per operator plus the auditor's peer, the channel, the chaincode (installed, approved by every
 # organization, committed) and the consortium (InitConsortium with the pinned genesis document).
-# Returns once a transaction was committed end to end on every peer; prints every endpoint and how
-# long each phase took. Safe to run again: what is already up or done is reported and skipped.
+# Then each organization's REST gateway (gateway-api). Returns once a transaction was committed end to
+# end on every peer and every gateway answers /readyz; prints every endpoint and how long each phase
+# took. Safe to run again: what is already up or done is reported and skipped.
 #   network/up.sh                                  the network of network/topology.json
 #   EVPAY_TOPOLOGY=test/network/topology.json network/up.sh   another network (the tests' one)
 set -euo pipefail
@@ -33,6 +34,11 @@ if [[ ! -f "$ROOT/chaincode/dist/index.js" ]] || [[ -n "$(find "$ROOT/chaincode/
   log "building the chaincode"
   (cd "$ROOT" && npm run build -w chaincode --silent) || die "the chaincode did not build (tsc errors above)"
 fi
+gw_main="$ROOT/gateway-api/dist/cli/gatewayCli.js"
+if [[ ! -f "$gw_main" ]] || [[ -n "$(find "$ROOT/gateway-api/src" "$ROOT/chaincode/dist" -newer "$gw_main" -print -quit)" ]]; then
+  log "building the gateway"
+  (cd "$ROOT" && npm run build -w gateway-api --silent) || die "the gateway did not build (tsc errors above)"
+fi
 phase_done prerequisites
 
 # --- configuration and crypto ---------------------------------------------------------------------------
@@ -53,7 +59,7 @@ pids=()
 while IFS=$'\t' read -r _ node _; do
   "$ROOT/network/node.sh" start "$node" &
   pids+=($!)
-done <"$RUN_DIR/nodes.tsv"
+done < <(nodes_of_kind "$RUN_DIR" peer; nodes_of_kind "$RUN_DIR" orderer)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 ((rc == 0)) || die "some nodes did not start (messages above); network/down.sh stops the others"
@@ -76,12 +82,29 @@ done < <(jq -r '.orgs[] | [.peer.node, .peer.operationsUrl] | @tsv' "$RUN_DIR/ne
 log "transaction $tx committed in block $block on every peer"
 phase_done ready
 
+# --- gateways: one per organization, ready when its peer answers a query ---------------------------------
+pids=()
+while IFS=$'\t' read -r _ node _; do
+  "$ROOT/network/node.sh" start "$node" &
+  pids+=($!)
+done < <(nodes_of_kind "$RUN_DIR" gateway)
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+((rc == 0)) || die "some gateways did not start (messages above)"
+while IFS=$'\t' read -r node url; do
+  ready() { curl -fsS --max-time 5 "$url/readyz" >/dev/null; }
+  wait_until 60 ready || die "gateway $node is not ready within 60 s (log: $RUN_DIR/nodes/$node/node.log)"
+done < <(jq -r '.orgs[] | [.gateway.node, .gateway.url] | @tsv' "$RUN_DIR/network.json")
+phase_done gateways
+
 # --- endpoints ------------------------------------------------------------------------------------------
 echo
 echo "Network '$name' is up (channel $channel, chaincode $(jq -r .chaincode "$RUN_DIR/network.json"))."
 jq -r '.orgs[] | "  peer     \(.peer.endpoint)  \(.mspId) (\(.name), \(.role))  health \(.peer.operationsUrl)/healthz"' "$RUN_DIR/network.json"
 jq -r '.orderers[] | "  orderer  \(.endpoint)  \(.mspId) (consenter \(.consenterId), \(.operator))  admin \(.adminEndpoint)  health \(.operationsUrl)/healthz"' "$RUN_DIR/network.json"
+jq -r '.orgs[] | "  gateway  \(.gateway.url)  \(.mspId) (\(.name))  ready \(.gateway.url)/readyz  API \(.gateway.url)/openapi.json"' "$RUN_DIR/network.json"
 echo "  identities and TLS roots: $RUN_DIR/network.json; logs: $RUN_DIR/nodes/<node>/node.log"
+echo "  API keys: node gateway-api/bin/evpay-gateway.js credentials create --config $RUN_DIR/nodes/<org>-gateway/gateway.json --role <role> --name <who>"
 echo "Phases:"
 printf '  %s\n' "${timings[@]}"
 printf '  %-14s %6.1f s\n' total "$(($(now_ms) - started))e-3"

@@ -60,3 +60,9 @@ export {
  * EvPayResults, and as JSON Schemas for OpenAPI response bodies.
  */
 export { answerJsonSchemas, evpayAnswers, type EvPayAnswerSchemas } from './domain/answers';
+/** Every chaincode error code and its category (how the gateway maps them to HTTP statuses). */
+export { ERROR_CODES, type ErrorCategory, type ErrorCode } from './domain/errors';
+/** The audit chain's offline check (SM3 digests and links), for auditors and the gateway. */
+export { verifyAuditChain, type AuditHead, type AuditRecord, type ChainVerdict } from './domain/audit';
+/** How an `integer` argument's wire string is read (decimal digits become a number). */
+export { toInteger } from './domain/api';

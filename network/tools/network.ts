@@ -26,6 +26,8 @@ export interface OrgDescription {
   admin: Identity;
   client: Identity;
   gatewayPort: number;
+  /** The organization's REST gateway (network/node.sh runs it like a node). */
+  gateway: { node: string; url: string };
 }
 
 export interface OrdererDescription {

@@ -22,7 +22,8 @@ import {
   type PeerNode,
   type Topology,
 } from './topology';
-import type { NetworkDescription } from './network';
+import type { GatewayConfigFile } from '../../gateway-api/src/config';
+import type { NetworkDescription, OrgDescription } from './network';
 
 const ROOT = resolve(__dirname, '..', '..');
 const SAMPLECONFIG = join(ROOT, '.fabric', 'config');
@@ -265,6 +266,10 @@ export function describe(t: Topology, runDir: string): NetworkDescription {
       admin: user(p, 'Admin'),
       client: user(p, 'User1'),
       gatewayPort: gw.get(p.mspId) ?? 0,
+      gateway: {
+        node: `${p.node.replace(/-peer\d+$/, '')}-gateway`,
+        url: `http://${p.host}:${gw.get(p.mspId) ?? 0}`,
+      },
     })),
     orderers: orderers(t).map((o) => {
       const admin = join(crypto, cryptoPaths.ordererAdmin(o.domain), 'tls');
@@ -281,6 +286,28 @@ export function describe(t: Topology, runDir: string): NetworkDescription {
         adminClient: { cert: join(admin, 'client.crt'), key: join(admin, 'client.key') },
       };
     }),
+  };
+}
+
+/**
+ * An organization's gateway configuration (gateway-api/src/config.ts validates it at start): its own
+ * peer, its client identity, and for an operator its admin identity too (operator-admin calls).
+ */
+export function gatewayConfig(t: Topology, net: NetworkDescription, org: OrgDescription): GatewayConfigFile {
+  return {
+    mspId: org.mspId,
+    role: org.role,
+    listen: { host: t.host, port: org.gatewayPort },
+    peer: { endpoint: org.peer.endpoint, hostname: org.peer.hostname, tlsCACert: org.peer.tlsCACert },
+    channel: net.channel,
+    chaincode: net.chaincode,
+    identities: {
+      client: { certPath: org.client.certPath, keyDir: org.client.keyDir },
+      ...(org.role === 'operator'
+        ? { admin: { certPath: org.admin.certPath, keyDir: org.admin.keyDir } }
+        : {}),
+    },
+    dataDir: 'data',
   };
 }
 
@@ -322,8 +349,17 @@ function main(): void {
       [o.kind, o.node, o.mspId, o.host, o.port, o.operationsPort, o.adminPort, o.consenterId].join('\t'),
     );
   }
+  const net = describe(t, runDir);
+  for (const org of net.orgs) {
+    const dir = join(runDir, 'nodes', org.gateway.node);
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify(gatewayConfig(t, net, org), null, 2)}\n`);
+    writeFileSync(join(dir, 'env'), `EVPAY_GATEWAY_CONFIG=${join(dir, 'gateway.json')}\n`);
+    const port = org.gatewayPort;
+    tsv.push(['gateway', org.gateway.node, org.mspId, t.host, port, port].join('\t'));
+  }
   writeFileSync(join(runDir, 'nodes.tsv'), `${tsv.join('\n')}\n`);
-  writeFileSync(join(runDir, 'network.json'), `${JSON.stringify(describe(t, runDir), null, 2)}\n`);
+  writeFileSync(join(runDir, 'network.json'), `${JSON.stringify(net, null, 2)}\n`);
   process.stdout.write(`${runDir}\n`);
 }
 

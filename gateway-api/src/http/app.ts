@@ -1,0 +1,228 @@
+/**
+ * The REST gateway's Express application: request parsing with clear 4xx answers, API-key
+ * authentication and per-credential rate limits, the routes of routes.ts, Server-Sent Events, health,
+ * readiness, metrics and the OpenAPI document. Built by a factory so tests drive it with supertest.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { CredentialStore, Principal } from '../auth/credentials';
+import type { GatewayConfig } from '../config';
+import type { OrgLedger } from '../fabric/orgLedger';
+import type { GatewayMetrics } from '../metrics';
+import { auditVerification } from './auditVerification';
+import { streamEvents } from './events';
+import { openApiDocument } from './openapi';
+import { ApiError } from './problems';
+import { routes, type Route } from './routes';
+import { failureAnswer, type Answer, type Submitter } from './submitter';
+import { ChaincodeRejection, LedgerUnavailable, TransactionInvalidated } from '../fabric/errors';
+import { parseQuery, prepareCall, requestDigest } from './transactions';
+
+export interface AppDeps {
+  config: GatewayConfig;
+  ledger: OrgLedger;
+  credentials: CredentialStore;
+  submitter: Submitter;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+type Authed = Request & { principal?: Principal };
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Wraps an async handler so its rejection reaches the error handler. */
+const handle =
+  (fn: (req: Authed, res: Response) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    fn(req as Authed, res).catch(next);
+  };
+
+function send(res: Response, a: Answer): void {
+  if (a.replayed) res.set('Idempotent-Replayed', 'true');
+  res.status(a.status).json(a.body);
+}
+
+function presentedKey(req: Request): string | undefined {
+  const auth = req.get('authorization');
+  if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length).trim();
+  return req.get('x-api-key') ?? undefined;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config, ledger, credentials, submitter, metrics, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(
+    pinoHttp({
+      logger,
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    }),
+  );
+  app.use((req, res, next) => {
+    const end = metrics.latency.startTimer();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const labels = { method: req.method, route };
+      end(labels);
+      metrics.requests.inc({ ...labels, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  // --- unauthenticated operations endpoints ---
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok', mspId: config.mspId }));
+  app.get(
+    '/readyz',
+    handle(async (_req, res) => {
+      try {
+        await ledger.evaluate('client', 'GetConsortium', []);
+        res.json({ status: 'ready', mspId: config.mspId });
+      } catch (e) {
+        res.status(503).json({ code: 'NOT_READY', message: (e as Error).message, details: {} });
+      }
+    }),
+  );
+  app.get(
+    '/metrics',
+    handle(async (_req, res) => {
+      res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    }),
+  );
+  const openapi = openApiDocument();
+  app.get('/openapi.json', (_req, res) => void res.json(openapi));
+
+  // --- everything under /v1 needs a credential ---
+  app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+    const key = presentedKey(req);
+    if (!key)
+      return next(new ApiError('UNAUTHENTICATED', 'an API key is needed (Authorization: Bearer evk_...)'));
+    credentials.authenticate(key).then((principal) => {
+      if (!principal) return next(new ApiError('UNAUTHENTICATED', 'unknown, wrong or revoked API key'));
+      (req as Authed).principal = principal;
+      next();
+    }, next);
+  });
+  app.use(
+    '/v1',
+    rateLimit({
+      windowMs: 60_000,
+      limit: config.limits.requestsPerMinute,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      keyGenerator: (req) => (req as Authed).principal?.id ?? 'anonymous',
+      handler: (_req, _res, next) =>
+        next(new ApiError('RATE_LIMITED', `more than ${config.limits.requestsPerMinute} requests a minute`)),
+    }),
+  );
+  const json = express.json({ limit: config.limits.bodyBytes, strict: true, type: () => true });
+  const needsJson = (req: Request, _res: Response, next: NextFunction): void => {
+    const length = Number(req.get('content-length') ?? '0');
+    const chunked = req.get('transfer-encoding') !== undefined;
+    if ((length > 0 || chunked) && !req.is('application/json'))
+      return next(
+        new ApiError('UNSUPPORTED_MEDIA_TYPE', 'request bodies are JSON (Content-Type: application/json)'),
+      );
+    next();
+  };
+
+  app.get(
+    '/v1/events',
+    handle(async (req, res) => {
+      await streamEvents(req, res, ledger);
+    }),
+  );
+  app.get(
+    '/v1/audit/:mspId/verification',
+    handle(async (req, res) => {
+      if (!['auditor', 'operator-admin'].includes(req.principal?.role ?? ''))
+        throw new ApiError('ROLE_FORBIDDEN', 'auditors and operator admins verify audit chains');
+      res.json(await auditVerification(ledger, String(req.params.mspId)));
+    }),
+  );
+
+  for (const route of routes) {
+    const handler = handle(async (req, res) => {
+      const principal = req.principal as Principal;
+      if (route.method === 'post' && config.role === 'auditor')
+        throw new ApiError('READ_ONLY_GATEWAY', "the auditor's gateway only reads");
+      if (!route.roles.includes(principal.role))
+        throw new ApiError('ROLE_FORBIDDEN', `a ${principal.role} credential may not call ${route.tx}`, {
+          role: principal.role,
+          allowed: route.roles,
+        });
+      const query = parseQuery(route, req.query as Record<string, unknown>);
+      const body: unknown = req.body;
+      if (
+        !route.body &&
+        route.method === 'post' &&
+        body !== undefined &&
+        !(typeof body === 'object' && body !== null && Object.keys(body).length === 0)
+      )
+        throw new ApiError('UNKNOWN_FIELD', `${route.tx} takes no body`);
+      const input = { params: req.params as Record<string, string>, query, body };
+      const call = prepareCall(route, input, principal, config.mspId);
+      if (!call.submit) return send(res, await submitter.evaluate(call));
+      const key = req.get('idempotency-key');
+      if (key === undefined) return send(res, await submitter.submit(call));
+      if (!IDEMPOTENCY_KEY.test(key))
+        throw new ApiError('BAD_IDEMPOTENCY_KEY', 'Idempotency-Key: 1 to 128 of A-Z a-z 0-9 _ . : -');
+      send(
+        res,
+        await submitter.submitOnce(call, principal.id, key, requestDigest(req.method, req.path, call)),
+      );
+    });
+    if (route.method === 'post') app.post(route.path, needsJson, json, handler);
+    else app.get(route.path, handler);
+  }
+
+  // --- unknown routes and methods ---
+  const known = routes.map((r: Route) => ({
+    method: r.method.toUpperCase(),
+    re: new RegExp(`^${r.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`),
+  }));
+  app.use((req, _res, next) => {
+    const same = known.filter((k) => k.re.test(req.path));
+    if (same.length > 0)
+      return next(
+        new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, {
+          allowed: [...new Set(same.map((k) => k.method))],
+        }),
+      );
+    next(new ApiError('ROUTE_NOT_FOUND', `no resource ${req.method} ${req.path}`));
+  });
+
+  // --- one error shape ---
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    if (
+      err instanceof ChaincodeRejection ||
+      err instanceof LedgerUnavailable ||
+      err instanceof TransactionInvalidated
+    )
+      return send(res, failureAnswer(err));
+    const e = toApiError(err);
+    if (e.status >= 500) req.log?.error({ err }, 'request failed');
+    if (e.code === 'METHOD_NOT_ALLOWED') res.set('Allow', (e.details.allowed as string[]).join(', '));
+    res.status(e.status).json(e.body());
+  });
+  return app;
+}
+
+/** body-parser's errors and anything unexpected, as the gateway's error shape. */
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const t = (err as { type?: string } | null)?.type;
+  if (t === 'entity.parse.failed') return new ApiError('MALFORMED_JSON', 'the body is not valid JSON');
+  if (t === 'entity.too.large')
+    return new ApiError('BODY_TOO_LARGE', 'the body is larger than this gateway accepts');
+  if (t === 'charset.unsupported' || t === 'encoding.unsupported')
+    return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'bodies are UTF-8 JSON');
+  if (t === 'request.aborted') return new ApiError('VALIDATION_FAILED', 'the request was aborted');
+  return new ApiError('INTERNAL', 'internal error');
+}
