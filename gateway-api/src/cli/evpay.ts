@@ -9,6 +9,8 @@
  *   evpay verify --kind reading --public-key 04... --message signed.json
  *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
  *   evpay key upgrade --key old.key                  # a format v1 key file rewritten as v2
+ *   evpay gw top-up --wallet <id> --amount 10000 --reference r1   # calls a gateway (gatewayCommands.ts)
+ *   evpay simulate --piles 3 --sessions 5 ...        # whole charging stories against the gateways
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -32,7 +34,6 @@ import {
   walletIdOf,
   walletIdSchema,
   type ReadingKind,
-  type Sm2KeyPair,
 } from '@evpay/chaincode/client';
 import { positiveNumber, schemaArg, timeArg, wholeNumber } from './args';
 
@@ -42,43 +43,16 @@ const mspIdArg = schemaArg(mspIdSchema);
 const pileIdArg = schemaArg(pileIdSchema);
 const walletIdArg = schemaArg(walletIdSchema);
 const nonceArg = schemaArg(nonceSchema);
-import { KeyFileError, openKey, sealKey, upgradeKey } from './keyfile';
+import { GatewayRefusal, GatewayUnreachable } from '../client/gatewayClient';
+import { addGatewayCommands, EXIT } from './gatewayCommands';
+import { KeyFileError, sealKey, upgradeKey } from './keyfile';
+import { loadKey, passphrase, print, readKeyFile, UsageError, withKey, type KeyOptions } from './shared';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 const at = timeArg(now);
-const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-
-class UsageError extends Error {}
-
-function passphrase(opts: { passphraseFile?: string }): string | undefined {
-  if (opts.passphraseFile) return readFileSync(opts.passphraseFile, 'utf8').replace(/\r?\n$/, '');
-  return process.env.EVPAY_PASSPHRASE;
-}
-
-function readKeyFile(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`cannot read key file ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-function loadKey(opts: KeyOptions): Sm2KeyPair {
-  return openKey(readKeyFile(opts.key), passphrase(opts));
-}
 
 const nonce = (): string => randomBytes(16).toString('hex');
 
-function withKey(cmd: Command): Command {
-  return cmd
-    .requiredOption('--key <file>', 'key file made by `evpay keygen`')
-    .option('--passphrase-file <file>', 'file holding the passphrase (default: $EVPAY_PASSPHRASE)');
-}
-
-interface KeyOptions {
-  key: string;
-  passphraseFile?: string;
-}
 type Expiring = KeyOptions & { expires: number; nonce?: string };
 
 /** The options of a driver-signed message that expires and carries a single-use nonce. */
@@ -355,6 +329,7 @@ export function program(): Command {
         throw new UsageError(e instanceof Error ? e.message : String(e));
       }
     });
+  addGatewayCommands(p);
   // `evpay --help` is the whole reference: every command with every one of its options.
   p.addHelpText('after', () => `\nEvery command and its options:\n\n${everyCommand(p).join('\n')}`);
   return p;
@@ -365,9 +340,9 @@ function everyCommand(cmd: Command): string[] {
   return cmd.commands.flatMap((sub) => [sub.helpInformation(), ...everyCommand(sub)]);
 }
 
-export function main(argv: string[]): void {
+export async function main(argv: string[]): Promise<void> {
   try {
-    program().parse(argv);
+    await program().parseAsync(argv);
   } catch (e) {
     // commander has already printed its own usage errors; --help and --version end here too.
     const { code, exitCode } = e as { code?: string; exitCode?: number };
@@ -376,9 +351,16 @@ export function main(argv: string[]): void {
       process.exitCode = exitCode === 0 ? 0 : 2;
       return;
     }
+    // The gateway's own answer, as JSON, so a script can read the code (gatewayCommands.ts, EXIT).
+    if (e instanceof GatewayRefusal || e instanceof GatewayUnreachable) {
+      process.stderr.write(JSON.stringify(e.toJSON(), null, 2) + '\n');
+      process.exitCode =
+        e instanceof GatewayUnreachable ? EXIT.unreachable : e.isFailure ? EXIT.gatewayFailed : EXIT.refused;
+      return;
+    }
     process.stderr.write(`evpay: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = e instanceof UsageError || e instanceof KeyFileError ? 2 : 1;
+    process.exitCode = e instanceof UsageError || e instanceof KeyFileError ? EXIT.usage : EXIT.failed;
   }
 }
 
-if (require.main === module) main(process.argv);
+if (require.main === module) void main(process.argv);

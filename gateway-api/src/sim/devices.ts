@@ -1,0 +1,70 @@
+/**
+ * The simulated driver and pile: each holds its own SM2 key, made in memory, and signs its own messages
+ * in exactly the texts the chaincode verifies (@evpay/chaincode/client), as the driver's app and the
+ * pile's firmware would. Only signed messages leave them: the pile backend forwards the driver's
+ * authorization, never a key.
+ */
+import {
+  authorizationText,
+  readingText,
+  sm2GenerateKeyPair,
+  sm2Sign,
+  walletIdOf,
+  type Authorization,
+  type MeterReading,
+  type ReadingKind,
+  type Sm2KeyPair,
+} from '@evpay/chaincode/client';
+import type { PileMeter } from './meter';
+
+export type Signed<T> = T & { signature: string };
+
+export class SimDriver {
+  readonly walletId: string;
+  private nonces = 0;
+
+  constructor(
+    /** The consortium's network id, named in every signature. */
+    readonly network: string,
+    /** A tag that makes this driver's nonces unique across runs (nonces are single use per wallet). */
+    readonly tag: string,
+    private readonly keys: Sm2KeyPair = sm2GenerateKeyPair(),
+  ) {
+    this.walletId = walletIdOf(keys.publicKeyHex);
+  }
+
+  get publicKey(): string {
+    return this.keys.publicKeyHex;
+  }
+
+  /** An authorization of one session at `pileId`: at most `capFen` of wallet money, no beans unless given. */
+  authorize(pileId: string, capFen: number, expiresAt: number, maxBeans = 0): Signed<Authorization> {
+    const a: Authorization = {
+      walletId: this.walletId,
+      pileId,
+      capFen,
+      maxBeans,
+      nonce: `${this.tag}-${++this.nonces}`,
+      expiresAt,
+    };
+    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(this.network, a)) };
+  }
+}
+
+export class SimPile {
+  /** The time of the pile's last signed reading: the next session's start may not be older. */
+  lastReadAt = 0;
+
+  constructor(
+    readonly network: string,
+    /** "<operator MSP id>.<local id>", as RegisterPile answered it. */
+    readonly pileId: string,
+    readonly meter: PileMeter,
+    private readonly keys: Sm2KeyPair,
+  ) {}
+
+  reading(kind: ReadingKind, sessionId: string, meterWh: number, readAt: number): Signed<MeterReading> {
+    const r: MeterReading = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
+    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, readingText(this.network, r)) };
+  }
+}
