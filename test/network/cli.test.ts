@@ -3,10 +3,11 @@
  * driver would use it from a shell: the story across two operators in a few commands (a wallet opened
  * and topped up at Alpha, charged at Beta's pile, its balance and history read back), what a refused
  * request, a usage error, an unreachable gateway and a retried Idempotency-Key look like (exit code and
- * stderr), and a short `evpay simulate` run that must settle every session.
+ * stderr), a short `evpay simulate` run that must settle every session, and the README's "Using the
+ * gateways" block run as printed against this network.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { committedOnEveryPeer } from '../../network/tools/client';
@@ -323,5 +324,55 @@ describe('evpay simulate', () => {
     expect(Math.abs(summary.chargedFen - (summary.energyWh * 150) / 1000)).toBeLessThanOrEqual(2);
     expect(summary.latencyMs.stop).toMatchObject({ count: 4 });
     expect(summary.sessionsPerSec).toBeGreaterThan(0);
+  });
+});
+
+describe('README: Using the gateways', () => {
+  /** The first fenced block of `lang` after the README heading `heading` (as test/docs.test.ts reads it). */
+  function fencedBlock(heading: string, lang: string): string {
+    const md = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = md.indexOf(`\n${heading}`);
+    const open = md.indexOf('```' + lang + '\n', start);
+    const close = md.indexOf('\n```', open + 1);
+    if (start < 0 || open < 0 || close < 0) throw new Error(`no ${lang} block under ${heading}`);
+    return md.slice(open + lang.length + 4, close);
+  }
+
+  test("the block runs as printed on the tests' network: ports 1000 higher, run/test, evpay-test", async () => {
+    const block = fencedBlock('## Using the gateways', 'bash');
+    // Only what differs between the networks, and the ids one network may see once.
+    const script = block
+      .replace(/127\.0\.0\.1:(\d{4})\b/g, (_, port: string) => `127.0.0.1:${Number(port) + 1000}`)
+      .replace(/run\/local\//g, `${ROOT}/run/test/`)
+      .replace(/gateway-api\/bin\//g, `${ROOT}/gateway-api/bin/`)
+      .replace(/evpay-local/g, 'evpay-test')
+      .replace(/\bP1\b/g, `P1R${RUN}`)
+      .replace(/\bcash-1\b/g, `cash-1-${RUN}`)
+      .replace(/npx evpay /g, 'evpay ');
+    expect(script).not.toMatch(/:808\d|run\/local|npx/);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('EVPAY_')) delete env[k];
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(
+        'bash',
+        ['-c', ['set -euo pipefail', `evpay() { "${process.execPath}" "${BIN}" "$@"; }`, script].join('\n')],
+        { cwd: mkdtempSync(join(dir, 'readme-')), env },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect([r.code, r.stderr.replace(/\{[\s\S]*\}\n?/, '')]).toEqual([0, '']);
+    expect(r.stdout).toContain('"chargedFen": 3000');
+    expect(r.stdout).toContain('"balanceFen": 7000');
+    expect(r.stdout).toContain('exit 3');
+    expect(JSON.parse(r.stderr)).toMatchObject({ status: 409, code: 'SESSION_ALREADY_SETTLED' });
+    // The simulator's summary is the last JSON document printed.
+    const summary = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('\n{\n') + 1)) as {
+      sessions: Record<string, number>;
+    };
+    expect(summary.sessions).toEqual({ planned: 15, settled: 15, failed: 0, skipped: 0 });
   });
 });
