@@ -70,6 +70,7 @@ phase_done channel
 "$ROOT/network/chaincode.sh"
 phase_done chaincode
 "$TSX" "$ROOT/network/tools/consortium.ts" init "$name"
+"$TSX" "$ROOT/network/tools/consortium.ts" consenters "$name"
 phase_done consortium
 
 # --- ready: a transaction committed on every peer -------------------------------------------------------

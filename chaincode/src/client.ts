@@ -66,3 +66,14 @@ export { ERROR_CODES, type ErrorCategory, type ErrorCode } from './domain/errors
 export { verifyAuditChain, type AuditHead, type AuditRecord, type ChainVerdict } from './domain/audit';
 /** How an `integer` argument's wire string is read (decimal digits become a number). */
 export { toInteger } from './domain/api';
+/** Block evidence as the chaincode reads it, for the gateway's reward keeper and the auditors' tools. */
+export { readBlockData, headerBytes, type BlockContents, type BlockHeader } from './domain/blockEvidence';
+export {
+  blockDataKey,
+  GENESIS_WITNESS,
+  isRewardOverhead,
+  MAX_CLAIM_BLOCKS,
+  witnessStep,
+  type WitnessEntry,
+  type WitnessHead,
+} from './domain/rewards';

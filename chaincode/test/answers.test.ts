@@ -6,6 +6,8 @@
  * as a schema that drifts from its TypeScript type fails to compile (answers.ts, AnswerDrift).
  * Run `npm run build` first (`npm test` does).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import {
   answerJsonSchemas,
@@ -33,6 +35,13 @@ const MEMBERS = [OPS.A, OPS.B, OPS.C];
 const GENESIS = genesis(MEMBERS);
 /** 2026-01-01T00:00:00Z = 08:00 in China: the start of a flat tariff period. */
 const T0 = 1_767_225_600;
+/** Real blocks of a SmartBFT network (network/tools/capture-blocks.ts), for the incentive layer's step. */
+const BLOCKS = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'smartbft-blocks.json'), 'utf8')) as {
+  channel: string;
+  capturedAt: number;
+  consenters: Array<{ consenterId: number; ordererMspId: string; operator: string; certificate: string }>;
+  blocks: Array<{ evidence: Record<string, unknown> & { number: number }; data: string }>;
+};
 const HOUR = 3600;
 const PERIOD = periodOf(T0, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
 const [, PERIOD_ENDS] = periodBounds(PERIOD, PARAMS.clearingPeriodSec, PARAMS.clearingUtcOffsetMinutes);
@@ -140,7 +149,12 @@ describe('the answers of a story through every transaction parse with their sche
   const idle = new PileDevice(`${B}.B002`);
 
   beforeAll(async () => {
-    peer = await ShimPeer.start({ startAt: T0, env: { EVPAY_GENESIS_SM3: genesisDigest(GENESIS) } });
+    // The channel of the captured blocks the incentive-layer step claims (fixtures/smartbft-blocks.json).
+    peer = await ShimPeer.start({
+      startAt: T0,
+      channelId: BLOCKS.channel,
+      env: { EVPAY_GENESIS_SM3: genesisDigest(GENESIS) },
+    });
   });
   afterAll(async () => {
     await peer?.stop();
@@ -418,6 +432,36 @@ describe('the answers of a story through every transaction parse with their sche
     ]);
     const pileHistory = await call(auditor(), 'KeyHistory', Keys.pile(pileB.pileId));
     expect(pileHistory[pileHistory.length - 1]?.value).toMatchObject({ pileId: pileB.pileId });
+  });
+
+  test('the incentive layer: RegisterConsenter, GetConsenters, ClaimBlockRewards (blocks as transient data), GetWitnessHead, ListWitness', async () => {
+    expect(await call(auditor(), 'GetWitnessHead')).toEqual({
+      block: 0,
+      chain: '0'.repeat(64),
+      headerHash: '',
+    });
+    // The captured orderers' certificates are valid from their capture on.
+    await peer.setTime(BLOCKS.capturedAt + 60);
+    const byName = new Map<string, string>(Object.values(OPS).map((m) => [m.name, m.mspId]));
+    for (const c of BLOCKS.consenters)
+      await call(admin(byName.get(c.operator) ?? ''), 'RegisterConsenter', {
+        consenterId: c.consenterId,
+        ordererMspId: c.ordererMspId,
+        certificate: c.certificate,
+      });
+    expect((await call(auditor(), 'GetConsenters')).map((c) => c.consenterId)).toEqual([1, 2, 3, 4]);
+    const blocks = BLOCKS.blocks.slice(0, 4);
+    const wire = [JSON.stringify({ blocks: blocks.map((b) => b.evidence) })];
+    const transient = Object.fromEntries(
+      blocks.map((b) => [`block-${b.evidence.number}`, new Uint8Array(Buffer.from(b.data, 'base64'))]),
+    );
+    const r = await peer.invoke(client(B), 'ClaimBlockRewards', wire, { transient });
+    if (r.status !== 200) throw new Error(`ClaimBlockRewards failed: ${r.message}`);
+    const raw: unknown = JSON.parse(r.payload);
+    answers.push({ tx: 'ClaimBlockRewards', raw });
+    expect(evpayAnswers.ClaimBlockRewards.parse(raw)).toMatchObject({ witnessed: 4 });
+    expect((await call(auditor(), 'GetWitnessHead')).block).toBe(4);
+    expect((await call(auditor(), 'ListWitness', 1)).map((e) => e.block)).toEqual([1, 2, 3, 4]);
   });
 
   test('the story answered every transaction of the registry', () => {

@@ -71,6 +71,15 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The reward keeper (rewards/keeper.ts): on by default in operators' gateways. */
+    rewardKeeper: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How long a keeper waits per place behind the block's first keeper (STAGGER RULE). */
+        staggerMs: z.number().int().min(0).max(600_000).default(3_000),
+      })
+      .strict()
+      .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();

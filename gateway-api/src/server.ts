@@ -13,6 +13,7 @@ import { connectOrgLedger } from './fabric/orgLedger';
 import { createApp } from './http/app';
 import { Submitter } from './http/submitter';
 import { GatewayMetrics } from './metrics';
+import { RewardKeeper } from './rewards/keeper';
 import { IdempotencyStore } from './store/idempotency';
 
 export interface RunningGateway {
@@ -45,6 +46,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
   });
+  const keeper =
+    config.role === 'operator' && config.rewardKeeper.enabled
+      ? new RewardKeeper(ledger, logger.child({ component: 'reward-keeper' }), {
+          staggerMs: config.rewardKeeper.staggerMs,
+        })
+      : undefined;
+  const keeping = keeper?.run();
   const purge = setInterval(() => void store.purgeExpired().catch(() => undefined), 3_600_000);
   purge.unref();
   const url = `${tls ? 'https' : 'http'}://${config.listen.host}:${config.listen.port}`;
@@ -54,6 +62,8 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     url,
     stop: async () => {
       clearInterval(purge);
+      keeper?.stop();
+      await keeping;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections(); // event streams never end by themselves

@@ -4,19 +4,54 @@
  *                    operator in name order, unless the consortium already exists. Every operator's peers
  *                    pinned that document's SM3 digest (EVPAY_GENESIS_SM3), so no other document, and no
  *                    member acting alone, can be endorsed: the majority policy needs several pins to agree.
+ *   consenters <network>  each operator's admin registers its orderer's consenter id and certificate
+ *                    (the ones the channel configuration names) with RegisterConsenter, unless already
+ *                    registered with that certificate: block rewards are verified against them.
  *   ready <network>  a transaction endorsed by a majority of operators, ordered and committed VALID; prints
  *                    its block number so the caller can wait for every peer to reach it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chaincodeError, committedOnEveryPeer, connectAs, evaluate, submit, whenEndorsable } from './client';
-import { readNetwork } from './network';
+import { readNetwork, type NetworkDescription } from './network';
+
+async function registerConsenters(net: NetworkDescription): Promise<void> {
+  let last = -1n;
+  for (const o of net.orderers) {
+    const op = net.orgs.find((x) => x.role === 'operator' && x.name === o.operator);
+    if (!op) throw new Error(`no operator named ${o.operator}`);
+    const conn = connectAs(net, op.mspId, 'admin');
+    try {
+      const certificate = readFileSync(o.signCert, 'utf8');
+      const known = await evaluate<Array<{ consenterId: number; certificate: string }>>(
+        conn,
+        'GetConsenters',
+      );
+      if (known.some((c) => c.consenterId === o.consenterId && c.certificate === certificate)) continue;
+      const r = await whenEndorsable(() =>
+        submit<{ fingerprint: string }>(
+          conn,
+          'RegisterConsenter',
+          JSON.stringify({ consenterId: o.consenterId, ordererMspId: o.mspId, certificate }),
+        ),
+      );
+      last = r.blockNumber > last ? r.blockNumber : last;
+      process.stdout.write(
+        `consenter ${o.consenterId} of ${op.mspId} registered (certificate SHA-256 ${r.result.fingerprint})\n`,
+      );
+    } finally {
+      conn.close();
+    }
+  }
+  if (last >= 0n) await committedOnEveryPeer(net, last);
+}
 
 async function main(): Promise<void> {
   const [cmd, name] = process.argv.slice(2);
-  if ((cmd !== 'init' && cmd !== 'ready') || !name)
-    throw new Error('usage: consortium.ts init|ready <network>');
+  if ((cmd !== 'init' && cmd !== 'ready' && cmd !== 'consenters') || !name)
+    throw new Error('usage: consortium.ts init|consenters|ready <network>');
   const net = readNetwork(name);
+  if (cmd === 'consenters') return registerConsenters(net);
   const first = net.orderers.find((o) => o.consenterId === 1);
   const founder = net.orgs.find((o) => o.role === 'operator' && o.name === first?.operator) ?? net.orgs[0];
   if (!founder) throw new Error('no operator in the network');

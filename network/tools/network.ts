@@ -42,6 +42,8 @@ export interface OrdererDescription {
   tlsCACert: string;
   operationsUrl: string;
   adminClient: { cert: string; key: string };
+  /** The consenter's signing certificate, as the channel configuration's consenter mapping names it. */
+  signCert: string;
 }
 
 export interface NetworkDescription {

@@ -115,7 +115,7 @@ function configtx(t: Topology, crypto: string): string {
               Host: o.host,
               Port: o.port,
               MSPID: o.mspId,
-              Identity: join(dir, 'msp', 'signcerts', `${o.hostname}-cert.pem`),
+              Identity: join(dir, 'msp', 'signcerts', `${o.hostname}-cert.pem`), // = network.json signCert
               ClientTLSCert: join(dir, 'tls', 'server.crt'),
               ServerTLSCert: join(dir, 'tls', 'server.crt'),
             };
@@ -284,6 +284,8 @@ export function describe(t: Topology, runDir: string): NetworkDescription {
         tlsCACert: join(crypto, cryptoPaths.orderer(o.domain), 'tls', 'ca.crt'),
         operationsUrl: `http://${o.host}:${o.operationsPort}`,
         adminClient: { cert: join(admin, 'client.crt'), key: join(admin, 'client.key') },
+        // The identity the channel configuration names for this consenter (configtx ConsenterMapping).
+        signCert: join(crypto, cryptoPaths.orderer(o.domain), 'msp', 'signcerts', `${o.hostname}-cert.pem`),
       };
     }),
   };

@@ -6,8 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..', '..');
-/** The tests' network: the default topology on other ports (see the file). */
-export const TOPOLOGY = join(__dirname, 'topology.json');
+/**
+ * The tests' network: the default topology on other ports (see the file). EVPAY_TEST_TOPOLOGY runs the
+ * network tests against another one (a developer's second network, on other ports again).
+ */
+export const TOPOLOGY = process.env.EVPAY_TEST_TOPOLOGY ?? join(__dirname, 'topology.json');
 
 export function runNetworkScript(script: string, ...args: string[]): void {
   const env = { ...process.env, EVPAY_TOPOLOGY: TOPOLOGY };

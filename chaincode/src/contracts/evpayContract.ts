@@ -40,6 +40,14 @@ import {
   stopSession,
 } from '../domain/sessions';
 import { findSessions, periodPositions } from '../domain/lookups';
+import {
+  claimBlockRewards,
+  consenters,
+  GENESIS_WITNESS,
+  registerConsenter,
+  witnessEntries,
+  witnessHead,
+} from '../domain/rewards';
 import { listJson } from '../domain/state';
 import { idSchema, mspIdSchema, parse, parseJsonArg } from '../domain/validate';
 import { getWallet, openWallet, refundWallet, topUp, walletIdSchema } from '../domain/wallets';
@@ -188,6 +196,40 @@ export class EvPayContract extends Contract {
   @Transaction()
   async SealAudit(ctx: Context, mspId: string): Promise<string> {
     return run(ctx, (tx) => sealAudit(tx, parse(mspIdSchema, mspId, 'mspId')));
+  }
+
+  // --- the incentive layer: consenters, block evidence, rewards, the SM3 witness ---
+  @Transaction()
+  async RegisterConsenter(ctx: Context, consenter: string): Promise<string> {
+    return run(ctx, (tx) => registerConsenter(tx, json(consenter, 'consenter')));
+  }
+  /** Block evidence in the argument; each block's data in the transient map (`block-<number>`). */
+  @Transaction()
+  async ClaimBlockRewards(ctx: Context, claim: string): Promise<string> {
+    return run(ctx, (tx) => claimBlockRewards(tx, json(claim, 'claim')));
+  }
+  @Transaction(false)
+  async GetConsenters(ctx: Context): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => consenters(tx)),
+    );
+  }
+  @Transaction(false)
+  async GetWitnessHead(ctx: Context): Promise<string> {
+    return run(
+      ctx,
+      // Before the first claim: block 0 and the chain's starting value.
+      reader(async (tx) => (await witnessHead(tx)) ?? { block: 0, chain: GENESIS_WITNESS, headerHash: '' }),
+    );
+  }
+  /** Up to 500 witness entries (with each block's leader, signers and reward) from a block on. */
+  @Transaction(false)
+  async ListWitness(ctx: Context, fromBlock: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => witnessEntries(tx, parse(seqSchema, int(fromBlock), 'fromBlock'))),
+    );
   }
 
   // --- queries (members and auditors) ---

@@ -83,6 +83,8 @@ export function toTxContext(ctx: Context): TxContext {
     caller,
     store: withReadCache(store),
     events: [],
+    channelId: stub.getChannelID(),
+    transient: stub.getTransient(),
   };
 }
 

@@ -90,11 +90,20 @@ export async function refuseAuditor(ctx: TxContext): Promise<void> {
     fail('AUDITOR_READ_ONLY', 'auditors can read but not write');
 }
 
-/** The calling operator, which must be a member in good standing (margin paid). */
-export async function requireOperator(ctx: TxContext): Promise<Operator> {
+/**
+ * The calling operator, paid up or not: for the books about the books (registering its consenter,
+ * witnessing blocks), which every member keeps from the start, before any money moves.
+ */
+export async function requireMember(ctx: TxContext): Promise<Operator> {
   await refuseAuditor(ctx);
   const op = await getJson<Operator>(ctx.store, Keys.operator(ctx.caller.mspId));
   if (!op) return fail('NOT_AN_OPERATOR', `${ctx.caller.mspId} is not a consortium operator`);
+  return op;
+}
+
+/** The calling operator, which must be a member in good standing (margin paid). */
+export async function requireOperator(ctx: TxContext): Promise<Operator> {
+  const op = await requireMember(ctx);
   if (op.marginPaidFen === 0) fail('MARGIN_NOT_PAID', `${op.name} has not paid its margin yet`);
   return op;
 }

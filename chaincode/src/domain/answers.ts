@@ -263,6 +263,45 @@ export const keyVersionSchema = z
   })
   .strict();
 
+// --- the incentive layer ---
+
+export const consenterRecordSchema = z
+  .object({
+    consenterId: int,
+    mspId: z.string(),
+    ordererMspId: z.string(),
+    certificate: z.string(),
+    fingerprint: z.string(),
+    registeredAt: int,
+    txId: z.string(),
+  })
+  .strict();
+
+export const witnessHeadSchema = z.object({ block: int, chain: z.string(), headerHash: z.string() }).strict();
+
+export const witnessEntrySchema = z
+  .object({
+    block: int,
+    headerSm3: z.string(),
+    dataSm3: z.string(),
+    chain: z.string(),
+    prevChain: z.string(),
+    headerHash: z.string(),
+    leader: int,
+    signers: z.array(int),
+    view: int,
+    businessTransactions: int,
+    reward: z
+      .object({
+        amountFen: int,
+        paid: z.record(z.string(), int),
+        status: z.enum(['paid', 'skipped', 'pool-exhausted']),
+      })
+      .strict(),
+    txId: z.string(),
+  })
+  .strict();
+
 // --- the registry ---
 
 /** Every transaction's answer, by name (the same names as evpayTransactions in api.ts). */
@@ -303,6 +342,16 @@ export const evpayAnswers = {
   ClosePeriod: clearingResultSchema,
   ConfirmTransfer: z.object({ transfer: clearingTransferSchema, complete: z.boolean() }).strict(),
   SealAudit: z.object({ sealed: int, head: auditHeadSchema }).strict(),
+  // the incentive layer
+  RegisterConsenter: consenterRecordSchema,
+  ClaimBlockRewards: z
+    .object({
+      witnessed: int,
+      head: witnessHeadSchema,
+      rewardedFen: int,
+      entries: z.array(witnessEntrySchema),
+    })
+    .strict(),
   // queries
   GetConsortium: z
     .object({
@@ -343,6 +392,9 @@ export const evpayAnswers = {
   GetAuditHead: auditHeadSchema,
   ListAuditRecords: z.array(auditRecordSchema),
   KeyHistory: z.array(keyVersionSchema),
+  GetConsenters: z.array(consenterRecordSchema),
+  GetWitnessHead: witnessHeadSchema,
+  ListWitness: z.array(witnessEntrySchema),
 } as const satisfies Record<EvPayTransactionName, z.ZodTypeAny>;
 
 export type EvPayAnswerSchemas = typeof evpayAnswers;

@@ -63,6 +63,15 @@ import {
   type vote,
 } from './governance';
 import { bySchema, type findSessions, type periodPositions } from './lookups';
+import {
+  claimBlocksSchema,
+  consenterSchema,
+  type claimBlockRewards,
+  type consenters,
+  type registerConsenter,
+  type witnessEntries,
+  type WitnessHead,
+} from './rewards';
 import type { paramVersions, tariffVersions } from './params';
 import {
   floatSchema,
@@ -204,6 +213,15 @@ export const evpayTransactions = {
     "Seals an operator's pending audit records into its hash chain.",
     text('mspId', mspIdSchema),
   ),
+  // the incentive layer
+  RegisterConsenter: submit(
+    "Registers the caller operator's SmartBFT consenter and its certificate.",
+    json('consenter', consenterSchema),
+  ),
+  ClaimBlockRewards: submit(
+    'Witnesses consecutive blocks from their evidence and pays their rewards (block data as transient).',
+    json('claim', claimBlocksSchema),
+  ),
   // queries (members and auditors)
   GetConsortium: query('The consortium, its operators and the pool.'),
   ListParams: query('Every version of the consortium parameters.'),
@@ -225,6 +243,12 @@ export const evpayTransactions = {
     integer('fromSeq', seqSchema),
   ),
   KeyHistory: query('Every committed version of a world-state key.', text('key', historyKeySchema)),
+  GetConsenters: query('The registered consenters and their certificates.'),
+  GetWitnessHead: query('The head of the SM3 block witness chain (block 0 before the first claim).'),
+  ListWitness: query(
+    'Up to 500 witness entries (leader, signers, reward) from a block number.',
+    integer('fromBlock', seqSchema),
+  ),
 } as const satisfies Record<string, TransactionSpec>;
 
 export type EvPayTransactionName = keyof typeof evpayTransactions;
@@ -272,6 +296,8 @@ export interface EvPayResults {
   ClosePeriod: Answer<typeof closePeriod>;
   ConfirmTransfer: Answer<typeof confirmTransfer>;
   SealAudit: Answer<typeof sealAudit>;
+  RegisterConsenter: Answer<typeof registerConsenter>;
+  ClaimBlockRewards: Answer<typeof claimBlockRewards>;
   GetConsortium: { consortium: Consortium; operators: Operator[]; pool: PoolSummary };
   ListParams: Answer<typeof paramVersions>;
   ListTariffs: Answer<typeof tariffVersions>;
@@ -288,6 +314,9 @@ export interface EvPayResults {
   GetAuditHead: Answer<typeof auditHead>;
   ListAuditRecords: Answer<typeof auditRecordsFrom>;
   KeyHistory: Array<{ txId: string; timestamp: number; isDelete: boolean; value: unknown }>;
+  GetConsenters: Answer<typeof consenters>;
+  GetWitnessHead: WitnessHead;
+  ListWitness: Answer<typeof witnessEntries>;
 }
 
 // --- helpers for clients ---

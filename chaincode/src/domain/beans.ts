@@ -138,36 +138,71 @@ export async function issuanceState(ctx: TxContext, mspId: string): Promise<Issu
   };
 }
 
+export interface RewardCreditRequest {
+  mspId: string;
+  /** Unique per operator and reward (e.g. `block-<number>`): a second credit is a replay. */
+  ref: string;
+  amountFen: number;
+}
+
 /**
- * Credits an earned reward to an operator, paid out of the pool. Not a transaction by itself: the
- * incentive layer calls it once it has verified a block's evidence (issue 5), with `ref` unique per reward
- * (e.g. the block number), at most once per transaction. It reads the whole pool to keep it from going
- * below zero, so a reward and a margin payment in the same block conflict (one retries): rewards are
- * rare next to sessions.
+ * Credits earned rewards to operators, paid out of the pool (paper, section 3), in groups (one group per
+ * block): groups are paid in order while the pool covers a whole group; a group it cannot cover is not
+ * paid at all, and neither is any later one, so the pool never goes below zero. Called by the incentive
+ * layer once a block's evidence is verified (rewards.ts). It reads the whole pool, so a reward and a
+ * margin payment in the same block conflict (one retries): rewards are rare next to sessions.
  */
+export async function creditRewards(
+  ctx: TxContext,
+  groups: ReadonlyArray<ReadonlyArray<RewardCreditRequest>>,
+): Promise<{ paid: boolean[]; paidFen: number; balanceFen: number }> {
+  // Checks below read committed state only, which a second call in the same transaction would not see.
+  if (nextIndex(ctx, 'reward') > 0) fail('INVALID_ARGUMENT', 'rewards are credited once per transaction');
+  const seen = new Set<string>();
+  for (const c of groups.flat()) {
+    const k = Keys.reward(c.mspId, c.ref);
+    if (seen.has(k) || (await exists(ctx.store, k)))
+      fail('REFERENCE_REPLAYED', `reward ${c.ref} of ${c.mspId} was already credited`, {
+        kind: 'reward',
+        reference: c.ref,
+      });
+    seen.add(k);
+  }
+  let balanceFen = (await poolSummary(ctx)).balanceFen;
+  let paidFen = 0;
+  const paid: boolean[] = [];
+  for (const group of groups) {
+    const total = group.reduce((s, c) => s + c.amountFen, 0);
+    if (total > balanceFen || paid.includes(false)) {
+      paid.push(false);
+      continue;
+    }
+    for (const c of group) {
+      if (c.amountFen === 0) continue;
+      const rec: RewardCredit = { amountFen: c.amountFen, ref: c.ref, at: ctx.now };
+      await putJson(ctx.store, Keys.reward(c.mspId, c.ref), rec);
+      await poolCredit(ctx, -c.amountFen, 'reward', c.mspId);
+      await addPosition(ctx, c.mspId, { rewardsFen: c.amountFen });
+    }
+    balanceFen -= total;
+    paidFen += total;
+    paid.push(true);
+  }
+  return { paid, paidFen, balanceFen };
+}
+
+/** One reward to one operator (tests and tools): refused with POOL_EXHAUSTED when the pool cannot pay it. */
 export async function creditReward(
   ctx: TxContext,
   mspId: string,
   ref: string,
   amountFen: number,
 ): Promise<void> {
-  // Checks below read committed state only, which a second reward in the same transaction would not see.
-  if (nextIndex(ctx, 'reward') > 0) fail('INVALID_ARGUMENT', 'one reward per transaction');
-  if (await exists(ctx.store, Keys.reward(mspId, ref)))
-    fail('REFERENCE_REPLAYED', `reward ${ref} of ${mspId} was already credited`, {
-      kind: 'reward',
-      reference: ref,
+  const r = await creditRewards(ctx, [[{ mspId, ref, amountFen }]]);
+  if (!r.paid[0])
+    fail('POOL_EXHAUSTED', `the pool holds ${r.balanceFen} fen, the reward is ${amountFen}`, {
+      balanceFen: r.balanceFen,
     });
-  // The reward is paid out of the pool (paper, section 3), which never goes below zero.
-  const pool = await poolSummary(ctx);
-  if (amountFen > pool.balanceFen)
-    fail('POOL_EXHAUSTED', `the pool holds ${pool.balanceFen} fen, the reward is ${amountFen}`, {
-      balanceFen: pool.balanceFen,
-    });
-  const rec: RewardCredit = { amountFen, ref, at: ctx.now };
-  await putJson(ctx.store, Keys.reward(mspId, ref), rec);
-  await poolCredit(ctx, -amountFen, 'reward', mspId);
-  await addPosition(ctx, mspId, { rewardsFen: amountFen });
 }
 
 export const issueSchema = z.object({ beans: positiveCountSchema, reference: idSchema }).strict();

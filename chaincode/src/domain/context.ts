@@ -43,4 +43,8 @@ export interface TxContext {
   readonly store: StateStore;
   /** Business events of this transaction; the glue publishes them as one chaincode event. */
   readonly events: BusinessEvent[];
+  /** The channel the transaction runs on (absent in rules that never need it). */
+  readonly channelId?: string;
+  /** Transient data of the proposal: given to the endorsers, never written to the ledger. */
+  readonly transient?: ReadonlyMap<string, Uint8Array>;
 }

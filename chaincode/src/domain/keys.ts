@@ -64,6 +64,13 @@ export const Keys = {
   /** Cumulative issuance, one key per issuing transaction. */
   beanIssued: (mspId: string, txId: string) => k('issued', mspId, txId),
   beanIssuedPrefix: (mspId: string) => k('issued', mspId) + SEP,
+  /** An operator's SmartBFT consenter, by consenter id (rewards.ts). */
+  consenter: (id: number) => k('consenter', pad(id, 4)),
+  consentersPrefix: () => 'consenter' + SEP,
+  /** The SM3 block witness: one entry per block, in block order, and the chain's head. */
+  witness: (block: number) => k('witness', pad(block, 12)),
+  witnessPrefix: () => 'witness' + SEP,
+  witnessHead: () => k('witness-head'),
   /** Rewards earned by an operator, one key per reward (written by the incentive layer). */
   reward: (mspId: string, ref: string) => k('reward', mspId, ref),
   rewardPrefix: (mspId: string) => k('reward', mspId) + SEP,

@@ -31,8 +31,15 @@ export const paramsDraftSchema = z
       .int()
       .min(3600)
       .max(90 * 24 * 3600),
-    /** Reward paid from the pool per rewarded block (wired by the incentive layer). */
+    /** Reward paid from the pool per rewarded block (rewards.ts). */
     blockRewardFen: fenSchema,
+    /**
+     * The share of a block's reward, in basis points, that goes to the consenter that proposed it (the
+     * view's leader); the rest is split equally among the consenters whose signatures certify it.
+     */
+    proposerShareBps: z.number().int().min(0).max(10_000).default(5_000),
+    /** Whether blocks with no business transaction (only reward claims, configuration) are rewarded. */
+    rewardEmptyBlocks: z.boolean().default(false),
     /** Energy one electric bean is worth, at the unified price, at the issuer's piles. */
     beanWh: z.number().int().min(1).max(1_000_000),
     /** Reward fen that back one bean when it is issued (the issuance rule is in beans.ts). */

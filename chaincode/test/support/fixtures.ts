@@ -46,6 +46,8 @@ export const PARAMS: ParamsDraft = {
   marginFen: 1_000_000,
   marginDueSec: 7 * 24 * 3600,
   blockRewardFen: 100,
+  proposerShareBps: 5_000,
+  rewardEmptyBlocks: false,
   beanWh: 1000,
   beanFaceValueFen: 100,
   envelopeMaxBeans: 10_000,

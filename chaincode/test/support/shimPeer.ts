@@ -152,6 +152,7 @@ export function buildProposal(
   chaincodeName: string,
   args: readonly string[],
   timeMs: number,
+  transient: Record<string, Uint8Array> = {},
 ): BuiltProposal {
   const sid = new msp.SerializedIdentity();
   sid.setMspid(id.mspId);
@@ -192,6 +193,7 @@ export function buildProposal(
   cis.setChaincodeSpec(spec);
   const ccpp = new peer.ChaincodeProposalPayload();
   ccpp.setInput(cis.serializeBinary());
+  for (const [k, v] of Object.entries(transient)) ccpp.getTransientmapMap().set(k, v);
 
   const proposal = new peer.Proposal();
   proposal.setHeader(header.serializeBinary());
@@ -385,6 +387,8 @@ export interface ShimPeerOptions {
 export interface TxOptions {
   /** Proposal timestamp in unix seconds; default the virtual clock's now. */
   txTimeSeconds?: number;
+  /** The proposal's transient map (given to the chaincode, never written to the ledger). */
+  transient?: Record<string, Uint8Array>;
 }
 
 export interface ChaincodeEventOut {
@@ -726,7 +730,14 @@ export class ShimPeer {
     if (!this.stream || this.streamError)
       throw new Error(`not connected to the chaincode: ${this.streamError?.message ?? 'stopped'}`);
     const timeMs = opts.txTimeSeconds !== undefined ? opts.txTimeSeconds * 1000 : this.nowMs();
-    const { signed } = buildProposal(id, this.channelId, this.chaincodeName, [fn, ...args], timeMs);
+    const { signed } = buildProposal(
+      id,
+      this.channelId,
+      this.chaincodeName,
+      [fn, ...args],
+      timeMs,
+      opts.transient,
+    );
     // From here on the peer's side: it only has what the client sent.
     const p = unpackProposal(signed);
     const key = p.channelId + p.txId;

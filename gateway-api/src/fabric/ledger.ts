@@ -100,9 +100,16 @@ export async function evaluateRaw(conn: FabricConnection, name: string, args: st
 }
 
 /** Endorses one proposal (chaincode refusals surface as ChaincodeRejection). */
-async function endorse(conn: FabricConnection, name: string, args: string[]) {
+async function endorse(
+  conn: FabricConnection,
+  name: string,
+  args: string[],
+  transient?: Record<string, Uint8Array>,
+) {
   try {
-    return await conn.contract.newProposal(name, { arguments: args }).endorse();
+    return await conn.contract
+      .newProposal(name, { arguments: args, ...(transient ? { transientData: transient } : {}) })
+      .endorse();
   } catch (e) {
     throw classify(e);
   }
@@ -113,11 +120,11 @@ export async function submitRaw(
   conn: FabricConnection,
   name: string,
   args: string[],
-  opts: { mvccRetries: number; commitMs: number },
+  opts: { mvccRetries: number; commitMs: number; transient?: Record<string, Uint8Array> },
   hooks: SubmitHooks = {},
 ): Promise<Committed> {
   for (let attempt = 1; ; attempt++) {
-    const tx = await endorse(conn, name, args);
+    const tx = await endorse(conn, name, args, opts.transient);
     const endorsed: Endorsed = { txId: tx.getTransactionId(), bytes: tx.getBytes(), result: tx.getResult() };
     await hooks.onEndorsed?.(endorsed);
     let status: Status;

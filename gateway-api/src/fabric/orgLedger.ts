@@ -5,6 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { ChaincodeEvent, CloseableAsyncIterable, Status } from '@hyperledger/fabric-gateway';
+import type { common } from '@hyperledger/fabric-protos';
 import type { GatewayConfig } from '../config';
 import { openConnection, peerClient, type FabricConnection } from './connection';
 import {
@@ -21,9 +22,17 @@ export type IdentityKind = 'client' | 'admin';
 export interface OrgLedger {
   readonly mspId: string;
   evaluate(as: IdentityKind, tx: string, args: string[]): Promise<Uint8Array>;
-  submit(as: IdentityKind, tx: string, args: string[], hooks?: SubmitHooks): Promise<Committed>;
+  submit(
+    as: IdentityKind,
+    tx: string,
+    args: string[],
+    hooks?: SubmitHooks,
+    transient?: Record<string, Uint8Array>,
+  ): Promise<Committed>;
   /** Resolves an endorsed transaction by its id (sending it again while its outcome is unknown). */
   resolve(as: IdentityKind, endorsed: Endorsed): Promise<Status>;
+  /** Blocks of the channel from a block on (the reward keeper reads their evidence). */
+  blocks(startBlock: bigint): Promise<CloseableAsyncIterable<common.Block>>;
   /** The contract's chaincode events from a block on (the next block when absent). */
   events(startBlock?: bigint): Promise<CloseableAsyncIterable<ChaincodeEvent>>;
   hasAdmin(): boolean;
@@ -53,13 +62,15 @@ export function connectOrgLedger(config: GatewayConfig): OrgLedger {
   return {
     mspId: config.mspId,
     evaluate: (as, tx, args) => evaluateRaw(conn(as), tx, args),
-    submit: (as, tx, args, hooks) => submitRaw(conn(as), tx, args, opts, hooks),
+    submit: (as, tx, args, hooks, transient) =>
+      submitRaw(conn(as), tx, args, { ...opts, ...(transient ? { transient } : {}) }, hooks),
     resolve: (as, endorsed) => resolveByTxId(conn(as), endorsed, config.timeouts.commitMs, true),
     events: (startBlock) =>
       conn('client').network.getChaincodeEvents(
         config.chaincode,
         startBlock === undefined ? {} : { startBlock },
       ),
+    blocks: (startBlock) => conn('client').network.getBlockEvents({ startBlock }),
     hasAdmin: () => conns.admin !== undefined,
     close: () => {
       conns.client?.close();

@@ -10,7 +10,7 @@
  * does everything its operator may, with the organization's admin identity; an auditor only reads.
  */
 import { z } from 'zod';
-import type { EvPayTransactionName } from '@evpay/chaincode/client';
+import { toInteger, type EvPayTransactionName } from '@evpay/chaincode/client';
 import type { Role } from '../auth/credentials';
 
 export interface RouteInput {
@@ -55,10 +55,24 @@ const pilesAt =
     return p === undefined ? [] : [p];
   };
 
-const timestamp = z.coerce.number().int();
+/**
+ * Integers in paths and query strings are decimal digits only, read as the chaincode reads its integer
+ * arguments (toInteger): `1e3`, `0x10`, ` 5` or `-1` stay strings and fail the schema, never become a number.
+ */
+const integerText = (raw: string | undefined): unknown => toInteger(raw ?? '');
+const timestamp = z.preprocess((v) => (typeof v === 'string' ? integerText(v) : v), z.number().int());
 const windowQuery = z.object({ from: timestamp.optional(), to: timestamp.optional() }).strict();
 const windowOf = (q: Record<string, unknown>): Record<string, unknown> | undefined =>
   q.from === undefined && q.to === undefined ? undefined : { from: q.from, to: q.to };
+
+/**
+ * Transactions with no REST route, and why. A claim carries whole blocks as transient data; the reward
+ * keeper inside each operator's gateway makes it (rewards/keeper.ts).
+ */
+export const NOT_ROUTED: Readonly<Partial<Record<EvPayTransactionName, string>>> = {
+  ClaimBlockRewards:
+    "made by the reward keeper in each operator's gateway, with the blocks as transient data",
+};
 
 export const routes: readonly Route[] = [
   // --- consortium, tariff and governance ---
@@ -310,7 +324,7 @@ export const routes: readonly Route[] = [
       {
         by: 'operator',
         mspId: i.params.mspId,
-        period: Number(i.params.period),
+        period: integerText(i.params.period),
         ...(i.query.afterPile !== undefined || i.query.afterSession !== undefined
           ? { after: { pileId: i.query.afterPile, sessionId: i.query.afterSession } }
           : {}),
@@ -418,7 +432,10 @@ export const routes: readonly Route[] = [
     summary: 'Running positions of a clearing period',
     query: z.object({ mspId: z.string().optional() }).strict(),
     args: (i) => [
-      { period: Number(i.params.period), ...(i.query.mspId === undefined ? {} : { mspId: i.query.mspId }) },
+      {
+        period: integerText(i.params.period),
+        ...(i.query.mspId === undefined ? {} : { mspId: i.query.mspId }),
+      },
     ],
   },
   {
@@ -428,6 +445,38 @@ export const routes: readonly Route[] = [
     roles: ADMIN,
     body: true,
     summary: 'Confirm one planned clearing transfer',
+  },
+  // --- the incentive layer ---
+  {
+    method: 'post',
+    path: '/v1/consenters',
+    tx: 'RegisterConsenter',
+    roles: ADMIN,
+    body: true,
+    summary: "Register this operator's SmartBFT consenter and its certificate",
+  },
+  {
+    method: 'get',
+    path: '/v1/consenters',
+    tx: 'GetConsenters',
+    roles: ALL,
+    summary: 'The registered consenters',
+  },
+  {
+    method: 'get',
+    path: '/v1/witness/head',
+    tx: 'GetWitnessHead',
+    roles: ALL,
+    summary: 'The head of the SM3 block witness chain',
+  },
+  {
+    method: 'get',
+    path: '/v1/witness',
+    tx: 'ListWitness',
+    roles: ALL,
+    summary: 'Witnessed blocks from a block number: leader, signers, reward, SM3 chain',
+    query: z.object({ fromBlock: z.string().default('1') }).strict(),
+    args: (i) => [i.query.fromBlock],
   },
   // --- audit ---
   {

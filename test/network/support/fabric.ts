@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nodeMetric, peerHeight } from '../../../network/tools/client';
 import { readNetwork, type NetworkDescription } from '../../../network/tools/network';
+import { loadTopology } from '../../../network/tools/topology';
 import { ROOT, TOPOLOGY } from '../networkScripts';
 
 const exec = promisify(execFile);
 export { TOPOLOGY };
 const FABRIC_BIN = join(ROOT, '.fabric', 'bin');
 
-export const net: NetworkDescription = readNetwork('test');
+export const net: NetworkDescription = readNetwork(loadTopology(TOPOLOGY).name);
 const env = (): NodeJS.ProcessEnv => ({
   ...process.env,
   EVPAY_TOPOLOGY: TOPOLOGY,
