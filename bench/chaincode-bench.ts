@@ -1,7 +1,7 @@
 /**
  * Chaincode-side cost: how much CPU an endorsing peer spends in our rules and SM crypto per transaction.
  * It runs the domain rules on the in-memory world state (no Fabric), so it is a floor for the peer's
- * endorsement cost, not a network throughput; the network benchmark belongs to the gateway (issue 4).
+ * endorsement cost, not a network throughput: that is bench/network-sessions.ts (npm run bench:network).
  *
  *   npm run bench -- [--seconds 10] [--piles 50] [--contenders 60] [--close-movements 50000]
  *                    [--out bench/results]

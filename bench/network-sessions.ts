@@ -1,0 +1,861 @@
+/**
+ * Charging sessions on real Fabric peers through the REST gateways (issue 11), against a baseline of
+ * trivial writes sent straight through @hyperledger/fabric-gateway, in the same run.
+ *
+ *   npm run bench:network -- [--piles 50] [--seconds 60] [--probe 10] [--idempotency on|off]
+ *                            [--out bench/results] [--keep-network]
+ *
+ * 1. Brings up the benchmark's network (EVPAY_TOPOLOGY=bench/network/topology.json network/up.sh: four
+ *    operators, SmartBFT, the auditor's peer, one REST gateway per organization on ports 10081..).
+ * 2. Setup, not measured: margins paid and confirmed; API keys made with the gateways' own credential
+ *    store (one operator-admin key per operator, one pile-backend key per pile, scoped to it); --piles
+ *    piles registered round-robin over the operators, each with its own driver wallet, opened and
+ *    topped up; every key used once (the gateway pays its slow hash on a key's first use).
+ * 3. Probe, one at a time (--probe sessions, then as many trivial writes, each after every peer has the
+ *    previous block): the latency of a lone session and of a lone write, with no queueing.
+ * 4. Sessions for --seconds: every pile runs complete sessions back to back through its operator's
+ *    gateway, the driver's signed authorization and the pile's signed START reading (POST /v1/sessions),
+ *    then the signed STOP reading (POST /v1/session-stops) answered once the settlement is committed.
+ * 5. Baseline for --seconds, with as many concurrent workers spread over the operators the same way.
+ * 6. Results in bench/results/network-sessions.{json,md}, the targets printed PASS or MISS (never a
+ *    failure: the figures are the product), and the network stopped (network/down.sh), also on an error
+ *    or a signal; --keep-network leaves it running for the next run.
+ *
+ * package.json runs it with `node --import tsx`, not the tsx command: tsx relays a signal to the script
+ * and SIGKILLs it unless it acknowledges within about 60 ms, which a loaded machine does not promise, and
+ * the handler that stops the network would not run (a watchdog process stops it then, a second later).
+ *
+ * Everything runs on one machine: the bench's own signing (3 SM2 signatures per session, like a pile and
+ * a driver app would make on their own devices) competes with the peers for the same cores, and its CPU
+ * is reported with the rest.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { sm2GenerateKeyPair } from '../chaincode/src/crypto';
+import { Driver, PileDevice } from '../chaincode/test/support/fixtures';
+import { CredentialStore, type Role } from '../gateway-api/src/auth/credentials';
+import { TransactionInvalidated } from '../gateway-api/src/fabric/errors';
+import {
+  chaincodeError,
+  committedOnEveryPeer,
+  connectAs,
+  peerHeight,
+  submit,
+  whenEndorsable,
+  type Connection,
+} from '../network/tools/client';
+import { readNetwork, type NetworkDescription, type OrgDescription } from '../network/tools/network';
+import {
+  cpuTicks,
+  machine,
+  metricSum,
+  networkProcesses,
+  parsePrometheus,
+  percentiles,
+  PROCESS_KINDS,
+  usageByKind,
+  verdictText,
+  type KindUsage,
+  type Percentiles,
+  type ProcessKind,
+  type Tracked,
+  type Verdict,
+} from './support/measure';
+
+const ROOT = resolve(__dirname, '..');
+const TOPOLOGY = join(__dirname, 'network', 'topology.json');
+const NETWORK_NAME = 'bench';
+
+const { values } = parseArgs({
+  options: {
+    piles: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '60' },
+    probe: { type: 'string', default: '10' },
+    idempotency: { type: 'string', default: 'on' },
+    out: { type: 'string', default: join(__dirname, 'results') },
+    'keep-network': { type: 'boolean', default: false },
+  },
+});
+const PILES = Number(values.piles);
+const SECONDS = Number(values.seconds);
+const PROBE = Number(values.probe);
+const IDEMPOTENCY = values.idempotency === 'on';
+const OUT = resolve(values.out);
+const KEEP = values['keep-network'];
+if (!(Number.isInteger(PILES) && PILES > 0 && SECONDS > 0 && Number.isInteger(PROBE) && PROBE >= 0)) {
+  process.stderr.write('network-sessions: --piles and --seconds must be positive, --probe 0 or more\n');
+  process.exit(2);
+}
+if (!['on', 'off'].includes(values.idempotency)) {
+  process.stderr.write('network-sessions: --idempotency is on or off\n');
+  process.exit(2);
+}
+
+/** What one session charges at most (held at start) and delivers; the top-up covers many sessions. */
+const CAP_FEN = 2_000;
+const SESSION_WH = 500;
+const TOP_UP_FEN = 5_000_000;
+const RUN = Date.now().toString(36).toUpperCase();
+const nowSec = (): number => Math.floor(Date.now() / 1000);
+const log = (s: string): void => void process.stdout.write(`[bench] ${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// --- the network: up at the start, down at the end whatever happens ----------------------------------------
+
+const scriptEnv = { ...process.env, EVPAY_TOPOLOGY: TOPOLOGY };
+const DOWN_SH = join(ROOT, 'network', 'down.sh');
+/** Written once the network was stopped, so that the watchdog does not stop it again. */
+const DOWN_MARKER = join(tmpdir(), `evpay-bench-sessions-${process.pid}.down`);
+let stopped = false;
+function networkDown(): void {
+  if (KEEP || stopped) return;
+  stopped = true;
+  log('stopping the bench network (network/down.sh)');
+  spawnSync(DOWN_SH, [], { env: scriptEnv, stdio: 'inherit' });
+  writeFileSync(DOWN_MARKER, '');
+}
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const)
+  process.on(signal, () => {
+    process.stderr.write(`network-sessions: ${signal}, stopping\n`);
+    networkDown();
+    process.exit(code);
+  });
+
+/**
+ * For a death no handler sees (SIGKILL, out of memory): a detached shell waits for this process to end
+ * and runs network/down.sh unless it was run already.
+ */
+function watchdog(): void {
+  if (KEEP) return;
+  const script =
+    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; if [ -e "$2" ]; then rm -f "$2"; else "$3"; fi';
+  spawn('bash', ['-c', script, 'watchdog', String(process.pid), DOWN_MARKER, DOWN_SH], {
+    detached: true,
+    stdio: 'ignore',
+    env: scriptEnv,
+  }).unref();
+}
+
+function networkUp(): void {
+  log(`bringing up the bench network (EVPAY_TOPOLOGY=${TOPOLOGY} network/up.sh)`);
+  const r = spawnSync(join(ROOT, 'network', 'up.sh'), [], { env: scriptEnv, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`network/up.sh exited with ${r.status ?? r.signal}`);
+}
+
+// --- HTTP ----------------------------------------------------------------------------------------------------
+
+interface Reply {
+  status: number;
+  body: { code?: string; message?: string; blockNumber?: number; result?: unknown } & Record<string, unknown>;
+}
+
+async function http(
+  url: string,
+  method: 'GET' | 'POST',
+  path: string,
+  apiKey: string,
+  body?: unknown,
+  idempotencyKey?: string,
+): Promise<Reply> {
+  const headers: Record<string, string> = { authorization: `Bearer ${apiKey}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+  try {
+    const res = await fetch(url + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let parsed: Reply['body'];
+    try {
+      parsed = JSON.parse(text) as Reply['body'];
+    } catch {
+      parsed = { code: `HTTP_${res.status}`, message: text.slice(0, 200) };
+    }
+    return { status: res.status, body: parsed };
+  } catch (e) {
+    return { status: 0, body: { code: 'NETWORK_ERROR', message: (e as Error).message } };
+  }
+}
+
+/** A POST that must commit (setup steps): answers its block number. */
+async function committed(url: string, path: string, apiKey: string, body: unknown): Promise<number> {
+  const r = await http(url, 'POST', path, apiKey, body);
+  if (r.status !== 200) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return Number(r.body.blockNumber);
+}
+
+const credentialStore = (net: NetworkDescription, org: OrgDescription): CredentialStore =>
+  new CredentialStore(join(net.runDir, 'nodes', org.gateway.node, 'data'));
+
+async function apiKey(
+  net: NetworkDescription,
+  org: OrgDescription,
+  role: Role,
+  name: string,
+  piles?: string[],
+): Promise<string> {
+  const made = await credentialStore(net, org).create({ name, role, ...(piles ? { piles } : {}) });
+  return made.apiKey;
+}
+
+const TIMED = {
+  start: { route: '/v1/sessions', tx: 'StartSession' },
+  stop: { route: '/v1/session-stops', tx: 'StopSession' },
+} as const;
+
+/**
+ * The gateways' retry and conflict counters, and the time their session requests took (HTTP, and within
+ * it the ledger: endorse, order, commit), as sums and counts from their histograms, over the organizations.
+ */
+async function gatewayCounters(net: NetworkDescription): Promise<Record<string, number>> {
+  const sum: Record<string, number> = {};
+  const add = (k: string, v: number): void => void (sum[k] = (sum[k] ?? 0) + v);
+  for (const o of net.orgs) {
+    const m = parsePrometheus(await (await fetch(`${o.gateway.url}/metrics`)).text());
+    // The sessions' own, and every transaction's (the gateways also submit their own, e.g. reward claims).
+    for (const { tx } of Object.values(TIMED))
+      add('mvccConflicts', metricSum(m, 'evpay_gateway_mvcc_conflicts_total', { tx }));
+    add('mvccConflictsAllTx', metricSum(m, 'evpay_gateway_mvcc_conflicts_total'));
+    for (const kind of ['mvcc', 'resolve', 'replay'])
+      add(kind, metricSum(m, 'evpay_gateway_retries_total', { kind }));
+    for (const [name, { route, tx }] of Object.entries(TIMED))
+      for (const part of ['sum', 'count']) {
+        add(
+          `${name}.http.${part}`,
+          metricSum(m, `evpay_gateway_http_request_duration_seconds_${part}`, { method: 'POST', route }),
+        );
+        add(`${name}.ledger.${part}`, metricSum(m, `evpay_gateway_submit_duration_seconds_${part}`, { tx }));
+      }
+  }
+  return sum;
+}
+
+const difference = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]));
+
+/** Mean ms of a timed part between two readings of gatewayCounters. */
+const meanMs = (d: Record<string, number>, key: string): number =>
+  (d[`${key}.count`] ?? 0) === 0 ? 0 : Math.round((1000 * (d[`${key}.sum`] ?? 0)) / (d[`${key}.count`] ?? 1));
+
+// --- actors ----------------------------------------------------------------------------------------------
+
+interface PileActor {
+  index: number;
+  org: OrgDescription;
+  pile: PileDevice;
+  driver: Driver;
+  key: string;
+  meterWh: number;
+  sessions: number;
+}
+
+/** Failures and retries of a phase, by the gateway's error code (or HTTP status). */
+class Tally {
+  readonly failures: Record<string, number> = {};
+  readonly clientRetries: Record<string, number> = {};
+  invalidated = 0;
+  fail(code: string): void {
+    this.failures[code] = (this.failures[code] ?? 0) + 1;
+  }
+  retry(code: string): void {
+    this.clientRetries[code] = (this.clientRetries[code] ?? 0) + 1;
+  }
+}
+
+/**
+ * A pile backend's POST: an unknown outcome (504, or 503 before anything was sent) is asked again with
+ * the same Idempotency-Key (the gateway resolves it by transaction id, never charging twice); a
+ * transaction invalidated at commit (409, after the gateway's own read-conflict retries) wrote nothing
+ * and is sent again under a new key. Every other answer is final.
+ */
+async function pilePost(
+  p: PileActor,
+  path: string,
+  body: unknown,
+  tag: string,
+  tally: Tally,
+): Promise<Reply> {
+  let key = IDEMPOTENCY ? `${RUN}-${p.index}-${tag}` : undefined;
+  for (let attempt = 1; ; attempt++) {
+    const r = await http(p.org.gateway.url, 'POST', path, p.key, body, key);
+    if (r.status === 200 || attempt >= 5) return r;
+    const code = r.body.code ?? `HTTP_${r.status}`;
+    if (code === 'TRANSACTION_INVALIDATED') {
+      tally.invalidated++;
+      if (key) key = `${key}-r${attempt}`;
+    } else if (!(r.status === 504 || r.status === 503 || r.status === 0)) return r;
+    tally.retry(code);
+    await sleep(200);
+  }
+}
+
+interface SessionTimes {
+  startMs: number;
+  stopMs: number;
+  /** performance.now() when the settlement's answer arrived. */
+  settledAt: number;
+}
+
+/**
+ * LAGGING ENDORSER: a gateway answers once a transaction is committed on its own peer, but the next
+ * transaction of the same pile may be endorsed by another operator's peer that has not committed that
+ * block yet. It then refuses on the state before: a new START gets PILE_BUSY naming the session just
+ * settled, a STOP gets SESSION_NOT_FOUND for the session just started. Nothing was written (a refusal at
+ * endorsement), so the pile backend sends the same signed request again (under a new Idempotency-Key:
+ * the refusal is the final answer of the first one) after STALE_WAIT_MS; each such retry is counted, and
+ * its time is part of the measured latency.
+ */
+const STALE_WAIT_MS = 50;
+const STALE_TRIES = 40;
+
+async function untilFresh(
+  p: PileActor,
+  path: string,
+  body: unknown,
+  tag: string,
+  tally: Tally,
+  stale: (r: Reply) => boolean,
+): Promise<Reply> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await pilePost(p, path, body, attempt === 1 ? tag : `${tag}-s${attempt}`, tally);
+    if (r.status === 200 || attempt >= STALE_TRIES || !stale(r)) return r;
+    tally.retry(`${r.body.code} (lagging endorser)`);
+    await sleep(STALE_WAIT_MS);
+  }
+}
+
+/** One complete session on a pile: authorization + START, then STOP, answered settled. */
+async function oneSession(p: PileActor, tally: Tally): Promise<SessionTimes | undefined> {
+  const previous = p.sessions > 0 ? `s${p.sessions}` : undefined;
+  const sid = `s${++p.sessions}`;
+  const t = nowSec();
+  const start = {
+    authorization: p.driver.authorize(p.pile.pileId, CAP_FEN, t + 600, `${RUN}-${p.index}-${p.sessions}`),
+    startReading: p.pile.reading('START', sid, p.meterWh, t),
+  };
+  const t0 = performance.now();
+  const started = await untilFresh(
+    p,
+    '/v1/sessions',
+    start,
+    `${sid}-start`,
+    tally,
+    (r) =>
+      r.body.code === 'PILE_BUSY' &&
+      previous !== undefined &&
+      (r.body.details as { sessionId?: string } | undefined)?.sessionId === previous,
+  );
+  const startMs = performance.now() - t0;
+  if (started.status !== 200) {
+    tally.fail(`start ${started.body.code ?? started.status}`);
+    return undefined;
+  }
+  p.meterWh += SESSION_WH;
+  const stop = { stopReading: p.pile.reading('STOP', sid, p.meterWh, nowSec()) };
+  const t1 = performance.now();
+  const stopped = await untilFresh(
+    p,
+    '/v1/session-stops',
+    stop,
+    `${sid}-stop`,
+    tally,
+    (r) => r.body.code === 'SESSION_NOT_FOUND',
+  );
+  const settledAt = performance.now();
+  const status = (stopped.body.result as { status?: string } | undefined)?.status;
+  if (stopped.status !== 200 || status !== 'settled') {
+    tally.fail(`stop ${stopped.body.code ?? stopped.status}`);
+    return undefined;
+  }
+  return { startMs, stopMs: settledAt - t1, settledAt };
+}
+
+/** The cheapest real single-key write (see BASELINE below): a wallet for a fresh SM2 key. */
+async function trivialWrite(conn: Connection): Promise<void> {
+  await submit(conn, 'OpenWallet', JSON.stringify({ publicKey: sm2GenerateKeyPair().publicKeyHex }));
+}
+
+/*
+ * BASELINE: the chaincode has no no-op transaction, and none is added for the bench. OpenWallet with a
+ * fresh SM2 key is the cheapest real write: one new wallet key (plus the pending audit record every
+ * business transaction leaves under a key of its own, so nothing is shared between writers), two point
+ * reads (the caller's operator record, the absent wallet), no signature to verify. RecordReading, the
+ * other candidate, needs an open session and verifies the pile's SM2 signature, so it is not cheaper;
+ * TopUp reads and writes the wallet plus a replay reference and a clearing position. The client signs
+ * nothing but Fabric's own ECDSA proposal and envelope; a fresh SM2 key pair costs the bench about what
+ * one SM2 signature does.
+ */
+const BASELINE = {
+  transaction: 'OpenWallet',
+  path: '@hyperledger/fabric-gateway (network/tools/client.ts submit), client identity, own peer',
+  why:
+    'no no-op exists in the chaincode; OpenWallet with a fresh SM2 key writes one new wallet key (and its ' +
+    'own pending audit record), reads two keys and verifies no signature: the cheapest real write',
+};
+
+// --- phases ----------------------------------------------------------------------------------------------
+
+interface Phase<T> {
+  seconds: number;
+  usage: Record<ProcessKind, KindUsage>;
+  blocks: number;
+  result: T;
+}
+
+/** Runs `body` with CPU ticks and the ledger height read before and after. */
+async function measured<T>(
+  net: NetworkDescription,
+  tracked: () => Tracked[],
+  body: () => Promise<T>,
+): Promise<Phase<T>> {
+  const procs = tracked();
+  const h0 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? 0;
+  const before = cpuTicks(procs);
+  const t0 = performance.now();
+  const result = await body();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = cpuTicks(procs);
+  const h1 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? h0;
+  return { seconds, usage: usageByKind(procs, before, after), blocks: h1 - h0, result };
+}
+
+/** The commit measured, and whether the code the network runs differs from it (a shared work tree). */
+function sourceTree(): { commit: string; uncommittedChanges: string[] } {
+  const git = (...args: string[]): string | undefined => {
+    const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  };
+  const changed = git('status', '--porcelain', '--', 'chaincode', 'gateway-api', 'network');
+  return {
+    commit: git('rev-parse', '--short', 'HEAD') ?? 'unknown',
+    uncommittedChanges: (changed ?? '')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.slice(3)),
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const host = machine();
+  const tree = sourceTree();
+  watchdog();
+  networkUp();
+  const net = readNetwork(NETWORK_NAME, ROOT);
+  const operators = net.orgs.filter((o) => o.role === 'operator');
+  const auditor = net.orgs.find((o) => o.role === 'auditor');
+  if (!auditor || operators.length === 0) throw new Error('the bench topology has no auditor or no operator');
+  const tracked = (): Tracked[] => networkProcesses(net.runDir);
+
+  // --- setup: margins, keys, piles, wallets, top-ups (not measured) ---
+  log(`setup: ${PILES} piles and wallets over ${operators.length} operators`);
+  const custodian = connectAs(net, auditor.mspId, 'admin');
+  const clients = new Map(operators.map((o) => [o.mspId, connectAs(net, o.mspId, 'client')]));
+  const step = async (conn: Connection, fn: string, ...args: string[]): Promise<bigint | undefined> => {
+    try {
+      return (await whenEndorsable(() => submit(conn, fn, ...args))).blockNumber;
+    } catch (e) {
+      if (/ALREADY/.test(chaincodeError(e)?.code ?? '')) return undefined; // a network kept from a run before
+      throw e;
+    }
+  };
+  let lastBlock = 0n;
+  const seen = (b: bigint | number | undefined): void => {
+    if (b !== undefined && BigInt(b) > lastBlock) lastBlock = BigInt(b);
+  };
+  for (const o of operators) {
+    const admin = connectAs(net, o.mspId, 'admin');
+    seen(await step(admin, 'PayMargin'));
+    seen(await step(custodian, 'ConfirmMargin', o.mspId));
+    admin.close();
+  }
+  custodian.close();
+  await committedOnEveryPeer(net, lastBlock);
+
+  const adminKeys = new Map<string, string>();
+  for (const o of operators)
+    adminKeys.set(o.mspId, await apiKey(net, o, 'operator-admin', `bench ${RUN} admin`));
+  const actors: PileActor[] = await Promise.all(
+    Array.from({ length: PILES }, async (_, index) => {
+      const org = operators[index % operators.length]!;
+      const pile = new PileDevice(`${org.mspId}.B${RUN}-${index}`);
+      const driver = new Driver();
+      pile.network = driver.network = net.networkId;
+      const key = await apiKey(net, org, 'pile-backend', `bench ${RUN} pile ${index}`, [pile.pileId]);
+      return { index, org, pile, driver, key, meterWh: 0, sessions: 0 };
+    }),
+  );
+  const adminOf = (p: PileActor): string => adminKeys.get(p.org.mspId)!;
+  const blocks = await Promise.all(
+    actors.flatMap((p) => [
+      committed(p.org.gateway.url, '/v1/piles', adminOf(p), {
+        localId: p.pile.localId,
+        publicKey: p.pile.keys.publicKeyHex,
+      }),
+      committed(p.org.gateway.url, '/v1/wallets', adminOf(p), { publicKey: p.driver.keys.publicKeyHex }),
+    ]),
+  );
+  blocks.forEach(seen);
+  await committedOnEveryPeer(net, lastBlock);
+  (
+    await Promise.all(
+      actors.map((p) =>
+        committed(p.org.gateway.url, '/v1/top-ups', adminOf(p), {
+          walletId: p.driver.walletId,
+          amountFen: TOP_UP_FEN,
+          reference: `bench-${RUN}-${p.index}`,
+        }),
+      ),
+    )
+  ).forEach(seen);
+  await committedOnEveryPeer(net, lastBlock);
+  // Each key's first use pays the gateway's scrypt; and every pile is readable through its gateway.
+  await Promise.all(
+    actors.map(async (p) => {
+      const r = await http(p.org.gateway.url, 'GET', `/v1/piles/${p.pile.pileId}`, p.key);
+      if (r.status !== 200)
+        throw new Error(`GET pile ${p.pile.pileId}: ${r.status} ${JSON.stringify(r.body)}`);
+    }),
+  );
+
+  // --- probe: one session at a time, then one write at a time ---
+  const probe = { startMs: [] as number[], stopMs: [] as number[], writeMs: [] as number[] };
+  let probeGw: Record<string, number> = {};
+  if (PROBE > 0) {
+    const before = await gatewayCounters(net);
+    log(`probe: ${PROBE} sessions one at a time, then ${PROBE} trivial writes one at a time`);
+    const p = actors[0]!;
+    const tally = new Tally();
+    for (let i = 0; i < PROBE; i++) {
+      const s = await oneSession(p, tally);
+      if (s) {
+        probe.startMs.push(s.startMs);
+        probe.stopMs.push(s.stopMs);
+      }
+      await committedOnEveryPeer(
+        net,
+        BigInt((await peerHeight(p.org.peer.operationsUrl, net.channel)) ?? 1) - 1n,
+      );
+    }
+    if (Object.keys(tally.failures).length > 0) log(`probe failures: ${JSON.stringify(tally.failures)}`);
+    probeGw = difference(await gatewayCounters(net), before);
+    const conn = clients.get(p.org.mspId)!;
+    for (let i = 0; i < PROBE; i++) {
+      const t0 = performance.now();
+      await trivialWrite(conn);
+      probe.writeMs.push(performance.now() - t0);
+      await committedOnEveryPeer(
+        net,
+        BigInt((await peerHeight(p.org.peer.operationsUrl, net.channel)) ?? 1) - 1n,
+      );
+    }
+  }
+
+  // --- sessions ---
+  log(`sessions: ${PILES} piles for ${SECONDS} s through ${operators.length} gateways`);
+  const counters0 = await gatewayCounters(net);
+  const sTally = new Tally();
+  const done: SessionTimes[] = [];
+  let sessionsDeadline = 0;
+  const sessions = await measured(net, tracked, async () => {
+    sessionsDeadline = performance.now() + SECONDS * 1000;
+    await Promise.all(
+      actors.map(async (p) => {
+        while (performance.now() < sessionsDeadline) {
+          const s = await oneSession(p, sTally);
+          if (s) done.push(s);
+        }
+      }),
+    );
+  });
+  const gw = difference(await gatewayCounters(net), counters0);
+  const settledInWindow = done.filter((s) => s.settledAt <= sessionsDeadline).length;
+  const settledPerSecond = settledInWindow / SECONDS;
+  log(`${settledInWindow} sessions settled in ${SECONDS} s (${settledPerSecond.toFixed(1)}/s)`);
+
+  // --- baseline: trivial writes, same concurrency, same duration ---
+  log(`baseline: ${PILES} workers writing ${BASELINE.transaction} for ${SECONDS} s, straight to the peers`);
+  const bTally = new Tally();
+  const writes: Array<{ ms: number; at: number }> = [];
+  let baselineDeadline = 0;
+  const baseline = await measured(net, tracked, async () => {
+    baselineDeadline = performance.now() + SECONDS * 1000;
+    await Promise.all(
+      actors.map(async (p) => {
+        const conn = clients.get(p.org.mspId)!;
+        while (performance.now() < baselineDeadline) {
+          const t0 = performance.now();
+          try {
+            await trivialWrite(conn);
+            writes.push({ ms: performance.now() - t0, at: performance.now() });
+          } catch (e) {
+            if (e instanceof TransactionInvalidated) bTally.invalidated++;
+            bTally.fail(chaincodeError(e)?.code ?? (e instanceof Error ? e.message.slice(0, 80) : String(e)));
+          }
+        }
+      }),
+    );
+  });
+  for (const c of clients.values()) c.close();
+  const writesInWindow = writes.filter((w) => w.at <= baselineDeadline).length;
+  const writesPerSecond = writesInWindow / SECONDS;
+  log(`${writesInWindow} writes committed in ${SECONDS} s (${writesPerSecond.toFixed(1)}/s)`);
+
+  // --- results ---
+  const startMs = percentiles(done.map((s) => s.startMs));
+  const stopMs = percentiles(done.map((s) => s.stopMs));
+  const writeMs = percentiles(writes.map((w) => w.ms));
+  const probeStop = percentiles(probe.stopMs);
+  const probeWrite = percentiles(probe.writeMs);
+  const invalidatedSessions = sTally.invalidated + (gw.mvccConflicts ?? 0);
+  const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
+  const targets: Verdict[] = [
+    {
+      target: 'settled sessions/s >= 70% of the trivial-write rate',
+      measured: `${round(settledPerSecond)}/s vs ${round(writesPerSecond)}/s (${round((100 * settledPerSecond) / Math.max(writesPerSecond, 1e-9), 0)}%)`,
+      pass: settledPerSecond >= 0.7 * writesPerSecond,
+    },
+    PROBE > 0
+      ? {
+          target: 'a single session: stop-to-settled p50 <= 1.5x a single trivial write p50',
+          measured: `${round(probeStop.p50, 0)} ms vs ${round(probeWrite.p50, 0)} ms (${round(probeStop.p50 / Math.max(probeWrite.p50, 1e-9), 2)}x), one at a time`,
+          pass: probeStop.p50 <= 1.5 * probeWrite.p50,
+          note: `under load: ${round(stopMs.p50, 0)} ms vs ${round(writeMs.p50, 0)} ms (${round(stopMs.p50 / Math.max(writeMs.p50, 1e-9), 2)}x)`,
+        }
+      : {
+          target: 'stop-to-settled p50 <= 1.5x trivial write p50 (under load: --probe 0)',
+          measured: `${round(stopMs.p50, 0)} ms vs ${round(writeMs.p50, 0)} ms (${round(stopMs.p50 / Math.max(writeMs.p50, 1e-9), 2)}x)`,
+          pass: stopMs.p50 <= 1.5 * writeMs.p50,
+        },
+    {
+      target: 'p99 < 2.5 s at 50 piles (start and stop-to-settled)',
+      measured: `start ${round(startMs.p99, 0)} ms, stop ${round(stopMs.p99, 0)} ms at ${PILES} piles`,
+      pass: Math.max(startMs.p99, stopMs.p99) < 2500,
+      ...(PILES === 50 ? {} : { note: 'the target is set at 50 piles' }),
+    },
+    {
+      target: 'zero invalidated transactions with distinct piles and wallets',
+      measured: `${invalidatedSessions} (${sTally.invalidated} answered 409 TRANSACTION_INVALIDATED, ${gw.mvccConflicts ?? 0} read conflicts retried by the gateways)`,
+      pass: invalidatedSessions === 0,
+    },
+  ];
+  const args = process.argv.slice(2).join(' ');
+  const command =
+    process.env.npm_lifecycle_event === 'bench:network'
+      ? `npm run bench:network${args ? ` -- ${args}` : ''}`
+      : `${process.execArgv.includes('tsx') ? 'node --import tsx' : 'npx tsx'} bench/network-sessions.ts${args ? ` ${args}` : ''}`;
+  const result = {
+    date: startedAt.toISOString(),
+    command,
+    machine: host,
+    tree,
+    note:
+      'Every process (4 peers and the auditor peer, their chaincode processes, 4 orderers, 5 gateways, this ' +
+      'bench) shares the machine; other processes running at the same time make the figures noisy.',
+    network: {
+      topology: 'bench/network/topology.json',
+      operators: operators.length,
+      endorsement: net.endorsementPolicy,
+      ordering: 'SmartBFT, one orderer per operator',
+    },
+    config: { piles: PILES, seconds: SECONDS, probe: PROBE, idempotencyKeys: IDEMPOTENCY },
+    sessions: {
+      settled: settledInWindow,
+      settledPerSecond: round(settledPerSecond, 2),
+      completedAfterTheWindow: done.length - settledInWindow,
+      startMs,
+      stopToSettledMs: stopMs,
+      failures: sTally.failures,
+      clientRetries: sTally.clientRetries,
+      transactionInvalidated409: sTally.invalidated,
+      gateways: {
+        mvccConflicts: gw.mvccConflicts ?? 0,
+        mvccConflictsAllTransactions: gw.mvccConflictsAllTx ?? 0,
+        retries: { mvcc: gw.mvcc ?? 0, resolve: gw.resolve ?? 0, replay: gw.replay ?? 0 },
+        /** Mean ms per request as the gateways timed it: the whole HTTP request, and the ledger part. */
+        meanMs: {
+          start: { http: meanMs(gw, 'start.http'), ledger: meanMs(gw, 'start.ledger') },
+          stop: { http: meanMs(gw, 'stop.http'), ledger: meanMs(gw, 'stop.ledger') },
+        },
+      },
+      blocks: sessions.blocks,
+      phaseSeconds: round(sessions.seconds, 1),
+      usage: sessions.usage,
+    },
+    baseline: {
+      ...BASELINE,
+      committed: writesInWindow,
+      completedAfterTheWindow: writes.length - writesInWindow,
+      writesPerSecond: round(writesPerSecond, 2),
+      latencyMs: writeMs,
+      invalidated: bTally.invalidated,
+      failures: bTally.failures,
+      blocks: baseline.blocks,
+      phaseSeconds: round(baseline.seconds, 1),
+      usage: baseline.usage,
+    },
+    probe: {
+      oneAtATime: PROBE,
+      sessionStartMs: percentiles(probe.startMs),
+      sessionStopToSettledMs: probeStop,
+      trivialWriteMs: probeWrite,
+      /** The gateways' own mean ms per request during the probe: HTTP, and within it the ledger. */
+      gatewayMeanMs: {
+        start: { http: meanMs(probeGw, 'start.http'), ledger: meanMs(probeGw, 'start.ledger') },
+        stop: { http: meanMs(probeGw, 'stop.http'), ledger: meanMs(probeGw, 'stop.ledger') },
+      },
+    },
+    targets,
+  };
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, 'network-sessions.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(OUT, 'network-sessions.md'), markdown(result));
+  log(`results: ${join(OUT, 'network-sessions.json')} and .md`);
+  for (const v of targets) process.stdout.write(`${verdictText(v)}\n`);
+}
+
+// --- the markdown report ---------------------------------------------------------------------------------
+
+interface ReportInput {
+  date: string;
+  command: string;
+  tree: { commit: string; uncommittedChanges: string[] };
+  machine: ReturnType<typeof machine>;
+  note: string;
+  network: { endorsement: string; operators: number };
+  config: { piles: number; seconds: number; probe: number; idempotencyKeys: boolean };
+  sessions: {
+    settled: number;
+    settledPerSecond: number;
+    completedAfterTheWindow: number;
+    startMs: Percentiles;
+    stopToSettledMs: Percentiles;
+    failures: Record<string, number>;
+    clientRetries: Record<string, number>;
+    transactionInvalidated409: number;
+    gateways: {
+      mvccConflicts: number;
+      retries: Record<string, number>;
+      meanMs: Record<'start' | 'stop', { http: number; ledger: number }>;
+    };
+    blocks: number;
+    usage: Record<ProcessKind, KindUsage>;
+  };
+  baseline: {
+    transaction: string;
+    why: string;
+    committed: number;
+    completedAfterTheWindow: number;
+    writesPerSecond: number;
+    latencyMs: Percentiles;
+    invalidated: number;
+    failures: Record<string, number>;
+    blocks: number;
+    usage: Record<ProcessKind, KindUsage>;
+  };
+  probe: {
+    sessionStartMs: Percentiles;
+    sessionStopToSettledMs: Percentiles;
+    trivialWriteMs: Percentiles;
+    gatewayMeanMs: Record<'start' | 'stop', { http: number; ledger: number }>;
+  };
+  targets: Verdict[];
+}
+
+function markdown(r: ReportInput): string {
+  const ms = (p: Percentiles): string =>
+    p.n === 0 ? 'n/a' : `${Math.round(p.p50)} / ${Math.round(p.p95)} / ${Math.round(p.p99)}`;
+  const counts = (o: Record<string, number>): string =>
+    Object.keys(o).length === 0
+      ? 'none'
+      : Object.entries(o)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ');
+  const m = r.machine;
+  const g = r.sessions.gateways;
+  const pg = r.probe.gatewayMeanMs;
+  const per = (cpuSeconds: number, n: number): string =>
+    n === 0 ? 'n/a' : ((1000 * cpuSeconds) / n).toFixed(1);
+  // The phases' CPU covers the sessions and writes finishing after the window too.
+  const sessionsDone = r.sessions.settled + r.sessions.completedAfterTheWindow;
+  const writesDone = r.baseline.committed + r.baseline.completedAfterTheWindow;
+  const usageRows = PROCESS_KINDS.map((k) => {
+    const s = r.sessions.usage[k];
+    const b = r.baseline.usage[k];
+    return `| ${k} | ${s.processes} | ${s.cpuSeconds} | ${b.cpuSeconds} | ${per(s.cpuSeconds, sessionsDone)} | ${per(b.cpuSeconds, writesDone)} | ${s.peakRssMiBMax} | ${Math.max(s.peakRssMiBSum, b.peakRssMiBSum)} |`;
+  });
+  const total = (u: Record<ProcessKind, KindUsage>): number =>
+    Math.round(PROCESS_KINDS.reduce((a, k) => a + u[k].cpuSeconds, 0) * 10) / 10;
+  return [
+    '# Charging sessions through the REST gateways, on real peers',
+    '',
+    `| | |`,
+    `| --- | --- |`,
+    `| date | ${r.date} |`,
+    `| machine | ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM; load average at the start ${m.loadAverage} |`,
+    `| Node | ${m.node} |`,
+    `| command | \`${r.command}\` |`,
+    `| code | commit ${r.tree.commit}${r.tree.uncommittedChanges.length > 0 ? ` with uncommitted changes in ${r.tree.uncommittedChanges.length} files of chaincode/, gateway-api/ or network/` : ''} |`,
+    `| network | \`bench/network/topology.json\`: ${r.network.operators} operators, SmartBFT, auditor peer; endorsement ${r.network.endorsement} |`,
+    `| load | ${r.config.piles} piles (each its own driver wallet, its own pile-backend key) for ${r.config.seconds} s; Idempotency-Key ${r.config.idempotencyKeys ? 'on' : 'off'} |`,
+    '',
+    `${r.note}`,
+    '',
+    '| measure | value |',
+    '| --- | --- |',
+    `| sessions settled (authorization + START, STOP, settled) | ${r.sessions.settled} in ${r.config.seconds} s: **${r.sessions.settledPerSecond}/s** |`,
+    `| start latency ms p50 / p95 / p99 | ${ms(r.sessions.startMs)} |`,
+    `| stop-to-settled latency ms p50 / p95 / p99 | ${ms(r.sessions.stopToSettledMs)} |`,
+    `| baseline: ${r.baseline.transaction} straight through fabric-gateway | ${r.baseline.committed} in ${r.config.seconds} s: **${r.baseline.writesPerSecond}/s** |`,
+    `| baseline latency ms p50 / p95 / p99 | ${ms(r.baseline.latencyMs)} |`,
+    `| one at a time (${r.config.probe}): session start / stop-to-settled / trivial write ms p50 | ${r.config.probe === 0 ? 'not run' : `${Math.round(r.probe.sessionStartMs.p50)} / ${Math.round(r.probe.sessionStopToSettledMs.p50)} / ${Math.round(r.probe.trivialWriteMs.p50)}`} |`,
+    `| gateways' own mean ms under load, start: HTTP request / of it endorse+order+commit | ${g.meanMs.start.http} / ${g.meanMs.start.ledger} |`,
+    `| gateways' own mean ms under load, stop: HTTP request / of it endorse+order+commit | ${g.meanMs.stop.http} / ${g.meanMs.stop.ledger} |`,
+    `| the same one at a time, start; stop | ${pg.start.http} / ${pg.start.ledger}; ${pg.stop.http} / ${pg.stop.ledger} |`,
+    `| invalidated: 409 TRANSACTION_INVALIDATED / read conflicts retried by the gateways | ${r.sessions.transactionInvalidated409} / ${g.mvccConflicts} |`,
+    `| gateway retries (mvcc, resolve, replay) | ${g.retries.mvcc}, ${g.retries.resolve}, ${g.retries.replay} |`,
+    `| session failures / client retries | ${counts(r.sessions.failures)} / ${counts(r.sessions.clientRetries)} |`,
+    `| baseline invalidated / failures | ${r.baseline.invalidated} / ${counts(r.baseline.failures)} |`,
+    `| blocks (sessions, baseline) | ${r.sessions.blocks}, ${r.baseline.blocks} |`,
+    '',
+    `Baseline transaction: ${r.baseline.transaction}, because ${r.baseline.why}.`,
+    '',
+    `CPU seconds per process kind in each phase (total: sessions ${total(r.sessions.usage)}, baseline ${total(r.baseline.usage)}, of ${r.config.seconds * m.cores} core-seconds), and peak RSS (VmHWM over each process's life):`,
+    '',
+    '| kind | processes | CPU s, sessions | CPU s, baseline | CPU ms per settled session | CPU ms per trivial write | peak RSS MiB, largest | peak RSS MiB, sum |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...usageRows,
+    '',
+    'Targets (reported, never failing the run):',
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...r.targets.map(
+      (v) => `| ${v.target} | ${v.measured}${v.note ? `; ${v.note}` : ''} | ${v.pass ? 'PASS' : 'MISS'} |`,
+    ),
+    '',
+  ].join('\n');
+}
+
+main()
+  .then(
+    () => 0,
+    (e: unknown) => {
+      process.stderr.write(`network-sessions: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      return 1;
+    },
+  )
+  .then((code) => {
+    networkDown();
+    process.exit(code);
+  });
