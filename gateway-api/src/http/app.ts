@@ -120,7 +120,17 @@ export function createApp(deps: AppDeps): express.Express {
         next(new ApiError('RATE_LIMITED', `more than ${config.limits.requestsPerMinute} requests a minute`)),
     }),
   );
-  const json = express.json({ limit: config.limits.bodyBytes, strict: true, type: () => true });
+  // A byte order mark is refused rather than skipped (body-parser would strip it): the chaincode's own
+  // JSON.parse refuses one, and the gateway refuses what the chaincode would (transactions.ts).
+  const json = express.json({
+    limit: config.limits.bodyBytes,
+    strict: true,
+    type: () => true,
+    verify: (_req, _res, buf) => {
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
+        throw Object.assign(new Error('byte order mark'), { type: 'json.bom' });
+    },
+  });
   const needsJson = (req: Request, _res: Response, next: NextFunction): void => {
     const length = Number(req.get('content-length') ?? '0');
     const chunked = req.get('transfer-encoding') !== undefined;
@@ -158,12 +168,11 @@ export function createApp(deps: AppDeps): express.Express {
         });
       const query = parseQuery(route, req.query as Record<string, unknown>);
       const body: unknown = req.body;
-      if (
-        !route.body &&
-        route.method === 'post' &&
-        body !== undefined &&
-        !(typeof body === 'object' && body !== null && Object.keys(body).length === 0)
-      )
+      // A route without a body takes none, or exactly `{}` (an empty body parses so): an array, even an
+      // empty one, is a body it does not take.
+      const emptyObject =
+        typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
+      if (!route.body && route.method === 'post' && body !== undefined && !emptyObject)
         throw new ApiError('UNKNOWN_FIELD', `${route.tx} takes no body`);
       const input = { params: req.params as Record<string, string>, query, body };
       const call = prepareCall(route, input, principal, config.mspId);
@@ -214,15 +223,41 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
-/** body-parser's errors and anything unexpected, as the gateway's error shape. */
+/** Whether a text is one JSON value (body-parser's strict mode refuses valid JSON that is no object). */
+function isJson(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * body-parser's and the router's errors and anything unexpected, as the gateway's error shape. What the
+ * client sent wrong is a 4xx whatever layer noticed it: a request never gets a 500 for its own bytes.
+ */
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const t = (err as { type?: string } | null)?.type;
-  if (t === 'entity.parse.failed') return new ApiError('MALFORMED_JSON', 'the body is not valid JSON');
+  const e = (err ?? {}) as { type?: string; status?: number; body?: unknown; message?: string };
+  const t = e.type;
+  if (t === 'entity.parse.failed')
+    return isJson(e.body)
+      ? new ApiError('VALIDATION_FAILED', 'the body must be a JSON object')
+      : new ApiError('MALFORMED_JSON', 'the body is not valid JSON');
+  if (t === 'json.bom')
+    return new ApiError('MALFORMED_JSON', 'the body starts with a byte order mark (RFC 8259 §8.1: none)');
   if (t === 'entity.too.large')
     return new ApiError('BODY_TOO_LARGE', 'the body is larger than this gateway accepts');
   if (t === 'charset.unsupported' || t === 'encoding.unsupported')
     return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'bodies are UTF-8 JSON');
   if (t === 'request.aborted') return new ApiError('VALIDATION_FAILED', 'the request was aborted');
+  if (err instanceof URIError && e.status === 400)
+    return new ApiError('VALIDATION_FAILED', 'a path parameter is not valid percent-encoding');
+  // Anything else the HTTP layer refused as the client's fault: a body that does not decompress as its
+  // Content-Encoding says, or a length that is not its Content-Length.
+  if (e.status === 400)
+    return new ApiError('MALFORMED_JSON', `the body could not be read: ${e.message ?? 'bad request'}`);
   return new ApiError('INTERNAL', 'internal error');
 }

@@ -39,7 +39,11 @@ export async function streamEvents(
   heartbeatMs = 15_000,
 ): Promise<void> {
   const lastId = req.get('last-event-id');
-  const from = typeof req.query.fromBlock === 'string' ? req.query.fromBlock : undefined;
+  const rawFrom: unknown = req.query.fromBlock;
+  // A repeated fromBlock is refused, not ignored: ignoring it would stream from now on, silently.
+  if (rawFrom !== undefined && typeof rawFrom !== 'string')
+    throw new ApiError('VALIDATION_FAILED', 'query parameter fromBlock must be given once, as a plain value');
+  const from = rawFrom;
   let since: EventPosition | undefined;
   let startBlock: bigint | undefined;
   if (lastId !== undefined && lastId !== '') {

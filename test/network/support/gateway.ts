@@ -36,11 +36,41 @@ export function revokeCredential(mspId: string, apiKey: string): void {
   new CredentialStore(gatewayDataDir(orgByMsp(mspId))).revoke(id);
 }
 
+/**
+ * A request exactly as written: any method, the headers given and no others (no default Content-Type),
+ * the body's bytes as they are (a string, or bytes, or JSON-encoded when `json` is given); `chunked`
+ * streams the body without a Content-Length.
+ */
+export interface RawRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  json?: unknown;
+  chunked?: boolean;
+}
+
 export interface Client {
   url: string;
   get<T = unknown>(path: string, headers?: Record<string, string>): Promise<Reply<T>>;
   post<T = unknown>(path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply<T>>;
   raw(path: string, init: RequestInit): Promise<Reply>;
+  send(r: RawRequest): Promise<Reply>;
+}
+
+function bodyOf(r: RawRequest): RequestInit {
+  const bytes = r.json !== undefined ? JSON.stringify(r.json) : r.body;
+  if (bytes === undefined) return {};
+  // A Uint8Array body gets no Content-Type from fetch; a string would get text/plain.
+  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  if (!r.chunked) return { body: data };
+  const stream = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      for (let i = 0; i < data.length; i += 16_384) ctrl.enqueue(data.slice(i, i + 16_384));
+      ctrl.close();
+    },
+  });
+  return { body: stream, duplex: 'half' } as RequestInit;
 }
 
 export function client(mspId: string, apiKey?: string): Client {
@@ -63,6 +93,14 @@ export function client(mspId: string, apiKey?: string): Client {
   return {
     url,
     raw,
+    // A deadline: an answer that wrongly turns into an event stream fails the test instead of hanging it.
+    send: (r: RawRequest) =>
+      raw(r.path, {
+        method: r.method,
+        headers: r.headers ?? {},
+        signal: AbortSignal.timeout(30_000),
+        ...bodyOf(r),
+      }),
     get: async <T>(path: string, headers: Record<string, string> = {}) =>
       (await raw(path, { method: 'GET', headers })) as Reply<T>,
     post: async <T>(path: string, body?: unknown, headers: Record<string, string> = {}) =>
