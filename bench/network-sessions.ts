@@ -405,14 +405,60 @@ const BASELINE = {
 
 // --- phases ----------------------------------------------------------------------------------------------
 
+/**
+ * The peers' own view of a phase, from their Prometheus metrics: how long their endorsements of our
+ * chaincode took (mean over the operators' peers; refused proposals counted apart), and how long a block
+ * took to commit (MVCC validation, block store, state database: mean over every peer).
+ */
+interface PeerTimes {
+  endorsements: number;
+  endorseMeanMs: number;
+  refusedEndorsements: number;
+  commitMsPerBlock: number;
+}
+
+async function peerCounters(net: NetworkDescription): Promise<Record<string, number>> {
+  const sum: Record<string, number> = {};
+  const add = (k: string, v: number): void => void (sum[k] = (sum[k] ?? 0) + v);
+  const channel = { channel: net.channel };
+  for (const o of net.orgs) {
+    let m: Map<string, number>;
+    try {
+      m = parsePrometheus(await (await fetch(`${o.peer.operationsUrl}/metrics`)).text());
+    } catch {
+      continue;
+    }
+    const cc = { chaincode: net.chaincode, ...channel };
+    add('endorse.sum', metricSum(m, 'endorser_proposal_duration_sum', { ...cc, success: 'true' }));
+    add('endorse.count', metricSum(m, 'endorser_proposal_duration_count', { ...cc, success: 'true' }));
+    add('refused', metricSum(m, 'endorser_proposal_duration_count', { ...cc, success: 'false' }));
+    for (const part of [
+      'ledger_block_processing_time',
+      'ledger_blockstorage_and_pvtdata_commit_time',
+      'ledger_statedb_commit_time',
+    ])
+      add('commit.sum', metricSum(m, `${part}_sum`, channel));
+    add('commit.count', metricSum(m, 'ledger_block_processing_time_count', channel));
+  }
+  return sum;
+}
+
+const peerTimes = (d: Record<string, number>): PeerTimes => ({
+  endorsements: d['endorse.count'] ?? 0,
+  endorseMeanMs: meanMs(d, 'endorse'),
+  refusedEndorsements: d.refused ?? 0,
+  commitMsPerBlock: meanMs(d, 'commit'),
+});
+
 interface Phase<T> {
   seconds: number;
   usage: Record<ProcessKind, KindUsage>;
   blocks: number;
+  peers: PeerTimes;
   result: T;
 }
 
-/** Runs `body` with CPU ticks and the ledger height read before and after. */
+/** Runs `body` with CPU ticks, the ledger height and the peers' timings read before and after. */
 async function measured<T>(
   net: NetworkDescription,
   tracked: () => Tracked[],
@@ -420,13 +466,15 @@ async function measured<T>(
 ): Promise<Phase<T>> {
   const procs = tracked();
   const h0 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? 0;
+  const p0 = await peerCounters(net);
   const before = cpuTicks(procs);
   const t0 = performance.now();
   const result = await body();
   const seconds = (performance.now() - t0) / 1000;
   const after = cpuTicks(procs);
+  const peers = peerTimes(difference(await peerCounters(net), p0));
   const h1 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? h0;
-  return { seconds, usage: usageByKind(procs, before, after), blocks: h1 - h0, result };
+  return { seconds, usage: usageByKind(procs, before, after), blocks: h1 - h0, peers, result };
 }
 
 /** The commit measured, and whether the code the network runs differs from it (a shared work tree). */
@@ -689,6 +737,7 @@ async function main(): Promise<void> {
         },
       },
       blocks: sessions.blocks,
+      peers: sessions.peers,
       phaseSeconds: round(sessions.seconds, 1),
       usage: sessions.usage,
     },
@@ -701,6 +750,7 @@ async function main(): Promise<void> {
       invalidated: bTally.invalidated,
       failures: bTally.failures,
       blocks: baseline.blocks,
+      peers: baseline.peers,
       phaseSeconds: round(baseline.seconds, 1),
       usage: baseline.usage,
     },
@@ -749,6 +799,7 @@ interface ReportInput {
       meanMs: Record<'start' | 'stop', { http: number; ledger: number }>;
     };
     blocks: number;
+    peers: PeerTimes;
     usage: Record<ProcessKind, KindUsage>;
   };
   baseline: {
@@ -761,6 +812,7 @@ interface ReportInput {
     invalidated: number;
     failures: Record<string, number>;
     blocks: number;
+    peers: PeerTimes;
     usage: Record<ProcessKind, KindUsage>;
   };
   probe: {
@@ -784,6 +836,8 @@ function markdown(r: ReportInput): string {
   const m = r.machine;
   const g = r.sessions.gateways;
   const pg = r.probe.gatewayMeanMs;
+  const ps = r.sessions.peers;
+  const pb = r.baseline.peers;
   const per = (cpuSeconds: number, n: number): string =>
     n === 0 ? 'n/a' : ((1000 * cpuSeconds) / n).toFixed(1);
   // The phases' CPU covers the sessions and writes finishing after the window too.
@@ -827,6 +881,9 @@ function markdown(r: ReportInput): string {
     `| session failures / client retries | ${counts(r.sessions.failures)} / ${counts(r.sessions.clientRetries)} |`,
     `| baseline invalidated / failures | ${r.baseline.invalidated} / ${counts(r.baseline.failures)} |`,
     `| blocks (sessions, baseline) | ${r.sessions.blocks}, ${r.baseline.blocks} |`,
+    `| peers: endorsement mean ms (endorsements, refused), sessions | ${ps.endorseMeanMs} (${ps.endorsements}, ${ps.refusedEndorsements}) |`,
+    `| peers: endorsement mean ms (endorsements, refused), baseline | ${pb.endorseMeanMs} (${pb.endorsements}, ${pb.refusedEndorsements}) |`,
+    `| peers: block commit mean ms (validation, block store, state db), sessions; baseline | ${ps.commitMsPerBlock}; ${pb.commitMsPerBlock} |`,
     '',
     `Baseline transaction: ${r.baseline.transaction}, because ${r.baseline.why}.`,
     '',
