@@ -12,7 +12,6 @@ import {
   evaluate,
   submit,
   chaincodeError,
-  committedOnEveryPeer,
   whenEndorsable,
   type Connection,
 } from '../../network/tools/client';
@@ -20,6 +19,7 @@ import { evidenceOf, type EvidenceWithData } from '../../gateway-api/src/rewards
 import type { WitnessEntry, WitnessHead } from '../../chaincode/src/domain/rewards';
 import { sm2GenerateKeyPair } from '../../chaincode/src/crypto';
 import { leaderSeenBy, net, startNode, stopNode, waitFor } from './support/fabric';
+import { marginsPaid } from './support/margins';
 
 jest.setTimeout(240_000);
 
@@ -84,18 +84,7 @@ test("up.sh registered every operator's consenter with the certificate the chann
 });
 
 test('every block is witnessed once, in order; each block with a business transaction is paid once, to its leader and signers; the pool pays exactly that', async () => {
-  // Margins paid (idempotent: a network an earlier test left has them), so the pool can pay.
-  const custodian = as(AUDITOR, 'admin');
-  for (const op of operators) {
-    await whenEndorsable(() => submit(as(op.mspId, 'admin'), 'PayMargin')).catch((e) => {
-      if (!/MARGIN_ALREADY_(DECLARED|PAID)/.test(chaincodeError(e)?.code ?? '')) throw e;
-    });
-    const r = await whenEndorsable(() => submit(custodian, 'ConfirmMargin', op.mspId)).catch((e) => {
-      if (chaincodeError(e)?.code !== 'MARGIN_ALREADY_PAID') throw e;
-      return undefined;
-    });
-    if (r) await committedOnEveryPeer(net, r.blockNumber);
-  }
+  await marginsPaid();
   const last = [await business(), await business(), await business()].reduce((a, b) => (a > b ? a : b));
   const h = await witnessed(last);
   const entries = await witness();
