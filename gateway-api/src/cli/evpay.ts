@@ -11,6 +11,7 @@
  *   evpay key upgrade --key old.key                  # a format v1 key file rewritten as v2
  *   evpay gw top-up --wallet <id> --amount 10000 --reference r1   # calls a gateway (gatewayCommands.ts)
  *   evpay simulate --piles 3 --sessions 5 ...        # whole charging stories against the gateways
+ *   evpay witness verify --dir <export>              # the SM3 block witness, checked offline
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -47,6 +48,7 @@ import { GatewayRefusal, GatewayUnreachable } from '../client/gatewayClient';
 import { addGatewayCommands, EXIT } from './gatewayCommands';
 import { KeyFileError, sealKey, upgradeKey } from './keyfile';
 import { loadKey, passphrase, print, readKeyFile, UsageError, withKey, type KeyOptions } from './shared';
+import { addWitnessCommands } from './witnessCommands';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 const at = timeArg(now);
@@ -330,6 +332,7 @@ export function program(): Command {
       }
     });
   addGatewayCommands(p);
+  addWitnessCommands(p);
   // `evpay --help` is the whole reference: every command with every one of its options.
   p.addHelpText('after', () => `\nEvery command and its options:\n\n${everyCommand(p).join('\n')}`);
   return p;

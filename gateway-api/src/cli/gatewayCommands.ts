@@ -25,6 +25,7 @@ import {
   type EvPayTransactionName,
 } from '@evpay/chaincode/client';
 import { GatewayClient, gatewayUrl, IDEMPOTENCY_KEY, newIdempotencyKey } from '../client/gatewayClient';
+import { rewardsReport, witnessReport } from '../client/rewards';
 import { runSimulation } from '../sim/simulate';
 import type { SessionOutcome } from '../sim/story';
 import { positiveNumber, schemaArg, timeArg, wholeNumber } from './args';
@@ -280,6 +281,32 @@ export function addGatewayCommands(p: Command): void {
     .requiredOption('--session <sessionId>', 'session id', idArg)
     .action(async (o: GatewayOptions & { pile: string; session: string }) => {
       print(await clientOf(o).get(`/v1/piles/${o.pile}/sessions/${o.session}`));
+    });
+
+  withGateway(
+    gw
+      .command('rewards')
+      .description(
+        'block rewards per operator (rewardsFen, beans issued, remaining = limit - issued, treasury), the ' +
+          'pool and totals; with --period, the rewards credited in that clearing period',
+      ),
+  )
+    .option('--period <n>', "a clearing period: each operator's rewardsFen in its positions", wholeNumber)
+    .action(async (o: GatewayOptions & { period?: number }) => {
+      print(await rewardsReport(clientOf(o), o.period));
+    });
+  withGateway(
+    gw
+      .command('witness')
+      .description(
+        'witnessed blocks: leader, signers, business transactions, reward status and fen paid per ' +
+          'operator, SM3 chain (up to 500 from --from; `next` names the following --from)',
+      ),
+  )
+    .option('--from <block>', 'first block', positiveNumber, 1)
+    .option('--to <block>', 'last block (reads on past 500 blocks up to it)', positiveNumber)
+    .action(async (o: GatewayOptions & { from: number; to?: number }) => {
+      print(await witnessReport(clientOf(o), o.from, o.to));
     });
 
   addSimulateCommand(p);
