@@ -144,10 +144,19 @@ function watchdog(): void {
   }).unref();
 }
 
+/**
+ * up.sh is idempotent, so a failed attempt is made once more: on a loaded machine a restarted orderer
+ * may not list its channel yet when channel.sh asks, which then tries to join it again and fails.
+ */
 function networkUp(): void {
-  log(`bringing up the bench network (EVPAY_TOPOLOGY=${TOPOLOGY} network/up.sh)`);
-  const r = spawnSync(join(ROOT, 'network', 'up.sh'), [], { env: scriptEnv, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`network/up.sh exited with ${r.status ?? r.signal}`);
+  for (let attempt = 1; ; attempt++) {
+    log(`bringing up the bench network (EVPAY_TOPOLOGY=${TOPOLOGY} network/up.sh)`);
+    const r = spawnSync(join(ROOT, 'network', 'up.sh'), [], { env: scriptEnv, stdio: 'inherit' });
+    if (r.status === 0) return;
+    if (attempt >= 2) throw new Error(`network/up.sh exited with ${r.status ?? r.signal}`);
+    log('network/up.sh failed; running it once more in 5 s');
+    spawnSync('sleep', ['5']);
+  }
 }
 
 // --- HTTP ----------------------------------------------------------------------------------------------------
