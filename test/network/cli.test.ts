@@ -14,6 +14,7 @@ import { committedOnEveryPeer } from '../../network/tools/client';
 import { ROOT } from './networkScripts';
 import { net, waitFor } from './support/fabric';
 import { credential, gatewaysReady, orgByMsp } from './support/gateway';
+import { marginsPaid } from './support/margins';
 
 jest.setTimeout(180_000);
 
@@ -100,6 +101,8 @@ let pilesB = '';
 const pileId = `${B}.CLI${RUN}`;
 
 beforeAll(async () => {
+  // Paying operators only (a fresh network has no margin in; tests run in any order).
+  await marginsPaid();
   dir = mkdtempSync(join(tmpdir(), 'evpay-cli-net-'));
   await gatewaysReady();
   adminA = await credential(A, 'operator-admin', 'cli ops A');

@@ -17,6 +17,7 @@ import {
   type Client,
   type Reply,
 } from './support/gateway';
+import { marginsPaid } from './support/margins';
 
 jest.setTimeout(180_000);
 
@@ -46,6 +47,8 @@ const pileB = new PileDevice(`${B}.GB${RUN}`);
 for (const p of [pileA, pileB]) p.network = 'evpay-test';
 
 beforeAll(async () => {
+  // Paying operators only (a fresh network has no margin in; tests run in any order).
+  await marginsPaid();
   await gatewaysReady();
   adminA = client(A, await credential(A, 'operator-admin', 'ops A'));
   adminB = client(B, await credential(B, 'operator-admin', 'ops B'));

@@ -26,6 +26,7 @@ import {
   type RawRequest,
   type Reply,
 } from './support/gateway';
+import { marginsPaid } from './support/margins';
 
 jest.setTimeout(180_000);
 
@@ -1055,6 +1056,8 @@ async function readBack(paths: string[]): Promise<Array<{ path: string; status: 
 }
 
 beforeAll(async () => {
+  // Paying operators only (a fresh network has no margin in; tests run in any order).
+  await marginsPaid();
   await gatewaysReady();
   const adminKey = await credential(A, 'operator-admin', 'inputs ops A');
   const adminA = client(A, adminKey);
