@@ -14,6 +14,7 @@ import { createApp } from './http/app';
 import { Submitter } from './http/submitter';
 import { GatewayMetrics } from './metrics';
 import { RewardKeeper } from './rewards/keeper';
+import { Csms } from './ocpp/csms';
 import { IdempotencyStore } from './store/idempotency';
 
 export interface RunningGateway {
@@ -30,18 +31,28 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const purged = await store.purgeExpired();
   const ledger = connectOrgLedger(config);
   const metrics = new GatewayMetrics();
+  const submitter = new Submitter(ledger, store, metrics);
+  // Operators' chargers connect over OCPP on the same listener (ocpp/csms.ts); the auditor has none.
+  const csms =
+    config.role === 'operator'
+      ? new Csms(config, ledger, submitter, logger.child({ component: 'ocpp' }))
+      : undefined;
   const app = createApp({
     config,
     ledger,
     credentials: new CredentialStore(config.dataDir),
-    submitter: new Submitter(ledger, store, metrics),
+    submitter,
     metrics,
     logger,
+    ...(csms ? { csms } : {}),
   });
   const tls = config.listen.tls;
   const server = tls
     ? createHttpsServer({ cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath) }, app)
     : createHttpServer(app);
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    if (!csms?.handleUpgrade(req, socket, head)) socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
@@ -64,6 +75,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       clearInterval(purge);
       keeper?.stop();
       await keeping;
+      await csms?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections(); // event streams never end by themselves

@@ -59,14 +59,15 @@ function scrypt(secret: BinaryLike, salt: Buffer, keylen: number, opts: ScryptOp
   );
 }
 
-async function hashSecret(secret: string): Promise<string> {
+/** A slow scrypt hash of a secret, with its parameters (also the chargers' passwords: ocpp/chargers.ts). */
+export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);
   const { N, r, p, keylen } = SCRYPT;
   const key = await scrypt(secret, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 });
   return ['scrypt', N, r, p, salt.toString('base64'), key.toString('base64')].join('$');
 }
 
-async function verifySecret(secret: string, stored: string): Promise<boolean> {
+export async function verifySecret(secret: BinaryLike, stored: string): Promise<boolean> {
   const [, n, r, p, salt, hash] = stored.split('$');
   if (!n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');

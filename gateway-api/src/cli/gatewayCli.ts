@@ -6,6 +6,7 @@
  *   evpay-gateway credentials list --config <file>
  *   evpay-gateway credentials revoke --config <file> --id <credential id>
  *   evpay-gateway openapi [--out gateway-api/openapi.json]
+ *   evpay-gateway chargers add|list|remove --config <file> ...   # OCPP chargers (cli/chargerCommands.ts)
  *   evpay-gateway witness export --config <file> [--from N] [--to M] --out <dir>   # for `evpay witness verify`
  */
 import { writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { openApiDocument } from '../http/openapi';
 import { serve } from '../server';
 import { ExportRefused, exportWitness } from '../witness/export';
 import { positiveNumber } from './args';
+import { addChargerCommands } from './chargerCommands';
 
 const print = (v: unknown): void => void process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 
@@ -79,6 +81,7 @@ export function main(argv: string[]): void {
       if (!new CredentialStore(config.dataDir).revoke(o.id)) throw new ConfigError(`no credential ${o.id}`);
       print({ id: o.id, revoked: true });
     });
+  addChargerCommands(program, configOption);
   program
     .command('openapi')
     .description('print (or write) the OpenAPI 3.1 document')

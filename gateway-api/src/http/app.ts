@@ -11,6 +11,7 @@ import type { CredentialStore, Principal } from '../auth/credentials';
 import type { GatewayConfig } from '../config';
 import type { OrgLedger } from '../fabric/orgLedger';
 import type { GatewayMetrics } from '../metrics';
+import type { Csms } from '../ocpp/csms';
 import { auditVerification } from './auditVerification';
 import { streamEvents } from './events';
 import { openApiDocument } from './openapi';
@@ -27,6 +28,8 @@ export interface AppDeps {
   submitter: Submitter;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** The OCPP bridge of an operator's gateway (absent at the auditor's). */
+  csms?: Csms;
 }
 
 type Authed = Request & { principal?: Principal };
@@ -52,7 +55,7 @@ function presentedKey(req: Request): string | undefined {
 }
 
 export function createApp(deps: AppDeps): express.Express {
-  const { config, ledger, credentials, submitter, metrics, logger } = deps;
+  const { config, ledger, credentials, submitter, metrics, logger, csms } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -156,6 +159,30 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
+  // --- the OCPP bridge (ocpp/csms.ts): not chaincode transactions, so outside the route table ---
+  app.get(
+    '/v1/piles/:pileId/live',
+    handle(async (req, res) => {
+      const pileId = String(req.params.pileId);
+      const view = csms?.liveView(pileId);
+      if (!view)
+        throw new ApiError('CHARGER_NOT_FOUND', `no charger of pile ${pileId} has connected to this gateway`);
+      res.json(view);
+    }),
+  );
+  app.post(
+    '/v1/ocpp/remote-start',
+    needsJson,
+    json,
+    handle(async (req, res) => {
+      const principal = req.principal as Principal;
+      if (!csms) throw new ApiError('READ_ONLY_GATEWAY', "the auditor's gateway has no chargers");
+      if (!['pile-backend', 'driver-app', 'operator-admin'].includes(principal.role))
+        throw new ApiError('ROLE_FORBIDDEN', 'pile backends and driver apps start chargers');
+      res.json(await csms.remoteStart(req.body, principal));
+    }),
+  );
+
   for (const route of routes) {
     const handler = handle(async (req, res) => {
       const principal = req.principal as Principal;
@@ -191,7 +218,11 @@ export function createApp(deps: AppDeps): express.Express {
   }
 
   // --- unknown routes and methods ---
-  const known = routes.map((r: Route) => ({
+  const known = [
+    ...routes.map((r): Pick<Route, 'method' | 'path'> => r),
+    { method: 'get', path: '/v1/piles/:pileId/live' } as const,
+    { method: 'post', path: '/v1/ocpp/remote-start' } as const,
+  ].map((r) => ({
     method: r.method.toUpperCase(),
     re: new RegExp(`^${r.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`),
   }));

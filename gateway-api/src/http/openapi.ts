@@ -7,6 +7,7 @@
 import { argJsonSchema, evpayTransactions, answerJsonSchemas, type ArgSpec } from '@evpay/chaincode/client';
 import type { z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
+import { remoteStartSchema } from '../ocpp/csms';
 import { GATEWAY_CODES } from './problems';
 import { routes, type Route } from './routes';
 
@@ -191,6 +192,7 @@ export function openApiDocument(): Json {
       },
     },
   };
+  Object.assign(paths, ocppPaths());
   return {
     openapi: '3.1.0',
     info: {
@@ -214,5 +216,105 @@ export function openApiDocument(): Json {
       schemas: { Problem: problem },
     },
     paths,
+  };
+}
+
+const jsonAnswer = (description: string, schema: Json): Json => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** The OCPP bridge's two routes (ocpp/csms.ts): not chaincode transactions, so written here by hand. */
+function ocppPaths(): Record<string, Record<string, Json>> {
+  const authorization = (plain(remoteStartSchema) as { properties: Record<string, Json> }).properties
+    .authorization as Json;
+  return {
+    '/v1/ocpp/remote-start': {
+      post: {
+        operationId: 'OcppRemoteStart',
+        summary:
+          "Ask a connected charger to start a session on a driver's signed authorization (OCPP 1.6 RemoteStartTransaction / 2.0.1 RequestStartTransaction)",
+        description:
+          'The charger is started with an idTag / idToken that is the session id: it signs its START, PROGRESS and STOP readings with it (EVPAY-SM2-SM3-v1) and the gateway submits StartSession, RecordReading and StopSession as they arrive. Roles: pile-backend, driver-app, operator-admin.',
+        tags: ['ocpp'],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['chargePointId', 'authorization'],
+                properties: {
+                  chargePointId: { type: 'string', maxLength: 48 },
+                  authorization,
+                  connectorId: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': jsonAnswer('The charger accepted', {
+            type: 'object',
+            required: ['chargePointId', 'pileId', 'sessionId', 'remoteStartId', 'protocol', 'status'],
+            properties: {
+              chargePointId: { type: 'string' },
+              pileId: { type: 'string' },
+              sessionId: { type: 'string' },
+              remoteStartId: { type: 'integer' },
+              protocol: { type: 'string', enum: ['ocpp1.6', 'ocpp2.0.1'] },
+              status: { const: 'Accepted' },
+            },
+          }),
+          '400': errorResponse('An invalid authorization, or one for another pile'),
+          '403': errorResponse('The role or the pile scope does not allow this'),
+          '404': errorResponse('No such charger (CHARGER_NOT_FOUND)'),
+          '409': errorResponse(
+            'The charger is not connected or refused (CHARGER_NOT_CONNECTED, CHARGER_REJECTED)',
+          ),
+        },
+      },
+    },
+    '/v1/piles/{pileId}/live': {
+      get: {
+        operationId: 'PileLiveStatus',
+        summary:
+          "A pile's live status as its OCPP charger reports it (boot, connectors, connection) and its recent OCPP transactions with their settlement state",
+        tags: ['ocpp'],
+        parameters: [{ name: 'pileId', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': jsonAnswer('The live status (kept in memory by the gateway)', {
+            type: 'object',
+            required: ['pileId', 'chargePointId', 'protocol', 'connected', 'connectors', 'transactions'],
+            properties: {
+              pileId: { type: 'string' },
+              chargePointId: { type: 'string' },
+              protocol: { type: 'string', enum: ['ocpp1.6', 'ocpp2.0.1'] },
+              connected: { type: 'boolean' },
+              connectedAt: { type: 'string', format: 'date-time' },
+              lastSeenAt: { type: 'string', format: 'date-time' },
+              boot: { type: 'object' },
+              connectors: { type: 'object' },
+              transactions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    transactionId: { type: 'string' },
+                    sessionId: { type: 'string' },
+                    state: { type: 'string', enum: ['open', 'stopping', 'settled', 'failed'] },
+                    settlement: { type: 'object' },
+                    error: { type: 'object' },
+                    stopToSettledMs: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          }),
+          '404': errorResponse('No charger of this pile has connected (CHARGER_NOT_FOUND)'),
+        },
+      },
+    },
   };
 }

@@ -22,6 +22,12 @@ export const GATEWAY_CODES = {
   PILE_NOT_IN_SCOPE: 403,
   READ_ONLY_GATEWAY: 403,
   ROUTE_NOT_FOUND: 404,
+  /** OCPP (ocpp/csms.ts): no such charger, or no charger of the pile ever connected. */
+  CHARGER_NOT_FOUND: 404,
+  /** OCPP: the charger is not connected, or did not answer. */
+  CHARGER_NOT_CONNECTED: 409,
+  /** OCPP: the charger refused to start. */
+  CHARGER_REJECTED: 409,
   METHOD_NOT_ALLOWED: 405,
   NOT_ACCEPTABLE: 406,
   IDEMPOTENCY_KEY_REUSED: 422,
