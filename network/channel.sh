@@ -18,12 +18,19 @@ fi
 
 while IFS=$'\t' read -r node admin ca cert key; do
   args=(-o "$admin" --ca-file "$ca" --client-cert "$cert" --client-key "$key")
+  # An orderer that just restarted may answer its admin API before it lists the channel it serves.
+  wait_until 30 osnadmin channel list "${args[@]}" || die "$node's admin endpoint $admin does not answer"
   if osnadmin channel list "${args[@]}" 2>/dev/null | grep -q "\"name\": *\"$channel\""; then
     log "$node already serves $channel"
     continue
   fi
-  osnadmin channel join --channelID "$channel" --config-block "$block" "${args[@]}" >/dev/null ||
-    die "$node could not join $channel (see run/*/nodes/$node/node.log)"
+  if ! out="$(osnadmin channel join --channelID "$channel" --config-block "$block" "${args[@]}" 2>&1)"; then
+    if grep -qi "already exists" <<<"$out"; then
+      log "$node already serves $channel"
+      continue
+    fi
+    die "$node could not join $channel: $out (see run/*/nodes/$node/node.log)"
+  fi
   log "$node joined $channel"
 done < <(jq -r '.orderers[] | [.node, .adminEndpoint, .tlsCACert, .adminClient.cert, .adminClient.key] | @tsv' \
   "$RUN_DIR/network.json")

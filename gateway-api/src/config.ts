@@ -52,6 +52,11 @@ export const configSchema = z
         bodyBytes: z.number().int().min(1024).max(1_048_576).default(65_536),
         /** How often a transaction invalidated by an MVCC read conflict is endorsed again. */
         mvccRetries: z.number().int().min(0).max(10).default(3),
+        /**
+         * How long a refusal that may come from a peer a block behind (fabric/ledger.ts, MAYBE_STALE) is
+         * endorsed again before it is answered.
+         */
+        staleRetryMs: z.number().int().min(0).max(30_000).default(1_500),
         /** How long an Idempotency-Key's first outcome is kept. */
         idempotencyTtlHours: z
           .number()

@@ -38,7 +38,7 @@ export class GatewayMetrics {
   });
   readonly retries = new Counter({
     name: 'evpay_gateway_retries_total',
-    help: 'Retries by kind: mvcc (endorsed again), resolve (an unknown outcome resolved by transaction id), replay (an Idempotency-Key answered from the store)',
+    help: 'Retries by kind: mvcc (endorsed again), resolve (an unknown outcome resolved by transaction id), replay (an Idempotency-Key answered from the store), stale-endorser (a refusal from a peer a block behind, endorsed again)',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

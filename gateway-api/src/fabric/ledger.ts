@@ -12,6 +12,7 @@ import type { Commit, Status } from '@hyperledger/fabric-gateway';
 import { gateway as gatewayProto, msp } from '@hyperledger/fabric-protos';
 import type { FabricConnection } from './connection';
 import {
+  ChaincodeRejection,
   classify,
   isGrpcCode,
   isReadConflict,
@@ -39,6 +40,8 @@ export interface Committed {
 export interface SubmitHooks {
   /** Called with every endorsed transaction before it is sent (persist it to resume after a crash). */
   onEndorsed?(e: Endorsed): Promise<void> | void;
+  /** Called when a refusal that may come from a lagging peer is endorsed again. */
+  onStaleRetry?(code: string): void;
   /** Called when an endorsed transaction was invalidated for a read conflict and is retried. */
   onConflict?(txId: string, code: string): void;
 }
@@ -99,6 +102,28 @@ export async function evaluateRaw(conn: FabricConnection, name: string, args: st
   }
 }
 
+/**
+ * Refusals that a peer one block behind gives for a request that depends on the block before (the pile's
+ * last session settled, the wallet just opened or topped up). This gateway answers once its own peer has
+ * committed a transaction, and the next request may be endorsed by another organization's peer that has
+ * not yet: such a refusal is endorsed again for a short while before it is believed.
+ */
+const MAYBE_STALE = new Set([
+  'SESSION_NOT_FOUND',
+  'PILE_NOT_FOUND',
+  'PILE_BUSY',
+  'WALLET_NOT_FOUND',
+  'INSUFFICIENT_FUNDS',
+  'INSUFFICIENT_BEANS',
+  'ENVELOPE_NOT_FOUND',
+  'PROPOSAL_NOT_FOUND',
+  'MARGIN_NOT_DECLARED',
+  'MARGIN_NOT_PAID',
+]);
+const isStaleRefusal = (e: unknown): boolean =>
+  (e instanceof ChaincodeRejection && MAYBE_STALE.has(e.error.code)) ||
+  (e instanceof Error && /ProposalResponsePayloads do not match/.test(e.message));
+
 /** Endorses one proposal (chaincode refusals surface as ChaincodeRejection). */
 async function endorse(
   conn: FabricConnection,
@@ -115,16 +140,41 @@ async function endorse(
   }
 }
 
+/** Endorses, endorsing again while a refusal may come from a peer a block behind (MAYBE_STALE). */
+async function endorseFresh(
+  conn: FabricConnection,
+  name: string,
+  args: string[],
+  opts: { transient?: Record<string, Uint8Array>; staleRetryMs?: number },
+  hooks: SubmitHooks,
+) {
+  const deadline = Date.now() + (opts.staleRetryMs ?? 0);
+  for (let wait = 50; ; wait = Math.min(wait * 2, 400)) {
+    try {
+      return await endorse(conn, name, args, opts.transient);
+    } catch (e) {
+      if (!isStaleRefusal(e) || Date.now() + wait > deadline) throw e;
+      hooks.onStaleRetry?.(e instanceof ChaincodeRejection ? e.error.code : 'PAYLOADS_DIFFER');
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 /** Endorses, orders and waits for the commit; see the module comment for what happens on failures. */
 export async function submitRaw(
   conn: FabricConnection,
   name: string,
   args: string[],
-  opts: { mvccRetries: number; commitMs: number; transient?: Record<string, Uint8Array> },
+  opts: {
+    mvccRetries: number;
+    commitMs: number;
+    transient?: Record<string, Uint8Array>;
+    staleRetryMs?: number;
+  },
   hooks: SubmitHooks = {},
 ): Promise<Committed> {
   for (let attempt = 1; ; attempt++) {
-    const tx = await endorse(conn, name, args, opts.transient);
+    const tx = await endorseFresh(conn, name, args, opts, hooks);
     const endorsed: Endorsed = { txId: tx.getTransactionId(), bytes: tx.getBytes(), result: tx.getResult() };
     await hooks.onEndorsed?.(endorsed);
     let status: Status;

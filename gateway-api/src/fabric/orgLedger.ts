@@ -58,7 +58,11 @@ export function connectOrgLedger(config: GatewayConfig): OrgLedger {
     if (!c) throw new Error(`this gateway has no ${as} identity configured`);
     return c;
   };
-  const opts = { mvccRetries: config.limits.mvccRetries, commitMs: config.timeouts.commitMs };
+  const opts = {
+    mvccRetries: config.limits.mvccRetries,
+    commitMs: config.timeouts.commitMs,
+    staleRetryMs: config.limits.staleRetryMs,
+  };
   return {
     mspId: config.mspId,
     evaluate: (as, tx, args) => evaluateRaw(conn(as), tx, args),

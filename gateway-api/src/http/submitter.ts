@@ -92,6 +92,7 @@ export class Submitter {
     try {
       const c: Committed = await this.ledger.submit(call.identity, call.tx, call.args, {
         onEndorsed,
+        onStaleRetry: () => this.metrics.retries.inc({ kind: 'stale-endorser' }),
         onConflict: () => {
           this.metrics.mvccConflicts.inc({ tx: call.tx });
           this.metrics.retries.inc({ kind: 'mvcc' });

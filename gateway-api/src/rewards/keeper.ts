@@ -36,6 +36,9 @@ export class RewardKeeper {
   private stopped = false;
   private readonly pending: EvidenceWithData[] = [];
   private close: (() => void) | undefined;
+  /** Whether a queued block holds a business transaction (then the queue is worth a claim). */
+  private ready = false;
+  private claiming: Promise<void> | undefined;
   /** This operator's place among the operators in English-name order, and how many there are. */
   private place = { index: 0, operators: 1 };
   readonly stats: KeeperStats = { claims: 0, blocksWitnessed: 0, rewardedFen: 0 };
@@ -72,11 +75,10 @@ export class RewardKeeper {
 
   private async follow(): Promise<void> {
     this.pending.length = 0;
+    this.ready = false;
     const view = JSON.parse(
       Buffer.from(await this.ledger.evaluate('client', 'GetConsortium', [])).toString('utf8'),
-    ) as {
-      operators: Array<{ mspId: string; name: string }>;
-    };
+    ) as { operators: Array<{ mspId: string; name: string }> };
     const names = view.operators.map((o) => o.name).sort();
     const mine = view.operators.find((o) => o.mspId === this.ledger.mspId);
     this.place = { index: mine ? names.indexOf(mine.name) : 0, operators: Math.max(1, names.length) };
@@ -85,13 +87,31 @@ export class RewardKeeper {
     const blocks = await this.ledger.blocks(start);
     this.close = () => blocks.close();
     this.logger.info({ fromBlock: String(start) }, 'reward keeper following blocks');
+    // The reader only queues; the claimer runs beside it, so blocks keep arriving while a claim waits for
+    // its commit and the next claim covers all of them (up to MAX_CLAIM_BLOCKS) instead of one.
+    let failure: unknown;
     for await (const block of blocks) {
-      if (this.stopped) break;
+      if (this.stopped || failure !== undefined) break;
       const ev = evidenceOf(block);
       this.pending.push(ev);
-      const business = readBlockData(ev.data, isRewardOverhead).businessTransactions > 0;
-      if (business || this.pending.length >= MAX_CLAIM_BLOCKS) await this.claimPending();
+      if (readBlockData(ev.data, isRewardOverhead).businessTransactions > 0) this.ready = true;
+      if (this.claiming === undefined && (this.ready || this.pending.length >= MAX_CLAIM_BLOCKS))
+        this.claiming = this.claimPending()
+          .catch((e: unknown) => {
+            failure = e;
+            blocks.close();
+          })
+          .finally(() => (this.claiming = undefined));
     }
+    await this.claiming;
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Drops the queued blocks at or below `block` (witnessed by someone, as a fresh endorser reported). */
+  private trimTo(block: number): void {
+    while (this.pending.length > 0 && (this.pending[0] as EvidenceWithData).evidence.number <= block)
+      this.pending.shift();
+    if (this.pending.length === 0) this.ready = false;
   }
 
   private async claimPending(): Promise<void> {
@@ -102,20 +122,9 @@ export class RewardKeeper {
     const place = (index - (last.evidence.number % operators) + operators) % operators;
     if (place > 0) {
       await new Promise((r) => setTimeout(r, place * staggerMs));
-      const head = await this.head();
-      if (head.block >= last.evidence.number) {
-        this.pending.length = 0;
-        return;
-      }
-      // Another keeper claimed part of it: keep what is left.
-      while (
-        head &&
-        this.pending.length > 0 &&
-        (this.pending[0] as EvidenceWithData).evidence.number <= head.block
-      )
-        this.pending.shift();
+      this.trimTo((await this.head()).block);
     }
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 && (this.ready || this.pending.length >= MAX_CLAIM_BLOCKS)) {
       const batch = this.pending.slice(0, MAX_CLAIM_BLOCKS);
       const transient = Object.fromEntries(batch.map((b) => [blockDataKey(b.evidence.number), b.data]));
       try {
@@ -142,26 +151,25 @@ export class RewardKeeper {
           },
           'blocks witnessed and rewarded',
         );
-        this.pending.splice(0, batch.length);
+        this.trimTo(batch[batch.length - 1]?.evidence.number ?? 0);
+        // What arrived meanwhile waits for its own business block, like the rest.
+        this.ready = this.pending.some(
+          (b) => readBlockData(b.data, isRewardOverhead).businessTransactions > 0,
+        );
       } catch (e) {
-        const code = e instanceof ChaincodeRejection ? e.error.code : undefined;
-        if (
-          code === 'BLOCK_ALREADY_WITNESSED' ||
-          code === 'BLOCK_OUT_OF_ORDER' ||
-          e instanceof TransactionInvalidated
-        ) {
-          // Another keeper was first: continue after the head it left.
-          const head = await this.head();
-          while (
-            this.pending.length > 0 &&
-            head &&
-            (this.pending[0] as EvidenceWithData).evidence.number <= head.block
-          )
-            this.pending.shift();
-          if (code === 'BLOCK_OUT_OF_ORDER') throw e; // a gap: start again from the head
+        // Another keeper was first. The refusal names the head the endorsers saw, which may be ahead of
+        // our own peer: continue after it rather than after what our peer says (a lagging peer would
+        // make us claim the same block again and again).
+        const err = e instanceof ChaincodeRejection ? e.error : undefined;
+        if (err?.code === 'BLOCK_ALREADY_WITNESSED' && typeof err.details?.head === 'number') {
+          this.trimTo(err.details.head);
           continue;
         }
-        throw e;
+        if (e instanceof TransactionInvalidated) {
+          this.trimTo((await this.head()).block);
+          continue;
+        }
+        throw e; // BLOCK_OUT_OF_ORDER and the rest: start again from the head
       }
     }
   }
