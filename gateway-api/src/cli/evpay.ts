@@ -11,6 +11,7 @@
  *   evpay key upgrade --key old.key                  # a format v1 key file rewritten as v2
  *   evpay gw top-up --wallet <id> --amount 10000 --reference r1   # calls a gateway (gatewayCommands.ts)
  *   evpay simulate --piles 3 --sessions 5 ...        # whole charging stories against the gateways
+ *   evpay charger --ocpp 2.0.1 --pile AlphaMSP.CP1 ... # a simulated OCPP charger (chargerSimCommand.ts)
  *   evpay witness verify --dir <export>              # the SM3 block witness, checked offline
  */
 import { randomBytes } from 'node:crypto';
@@ -45,6 +46,7 @@ const pileIdArg = schemaArg(pileIdSchema);
 const walletIdArg = schemaArg(walletIdSchema);
 const nonceArg = schemaArg(nonceSchema);
 import { GatewayRefusal, GatewayUnreachable } from '../client/gatewayClient';
+import { addChargerSimCommand } from './chargerSimCommand';
 import { addGatewayCommands, EXIT } from './gatewayCommands';
 import { KeyFileError, sealKey, upgradeKey } from './keyfile';
 import { loadKey, passphrase, print, readKeyFile, UsageError, withKey, type KeyOptions } from './shared';
@@ -332,6 +334,7 @@ export function program(): Command {
       }
     });
   addGatewayCommands(p);
+  addChargerSimCommand(p);
   addWitnessCommands(p);
   // `evpay --help` is the whole reference: every command with every one of its options.
   p.addHelpText('after', () => `\nEvery command and its options:\n\n${everyCommand(p).join('\n')}`);

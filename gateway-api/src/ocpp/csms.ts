@@ -409,7 +409,8 @@ export class Csms {
         await this.check(c, t, readings);
         const answer = { idTagInfo: { status: 'Accepted' } };
         this.accept(t, readings, (x) => {
-          x.state = 'stopping';
+          // A transaction whose START the ledger refused stays failed with that refusal.
+          if (x.state !== 'failed') x.state = 'stopping';
           x.stopAnswer = answer;
           x.stopReceivedAt = Date.now();
         });
@@ -510,7 +511,7 @@ export class Csms {
       const answer = {};
       this.accept(t, readings, (x) => {
         x.seqNo = seqNo;
-        x.state = 'stopping';
+        if (x.state !== 'failed') x.state = 'stopping';
         x.stopAnswer = answer;
         x.stopReceivedAt = Date.now();
       });

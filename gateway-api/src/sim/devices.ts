@@ -63,6 +63,11 @@ export class SimPile {
     private readonly keys: Sm2KeyPair,
   ) {}
 
+  /** The pile's SM2 public key (OCPP 2.0.1 names it beside each signed meter value). */
+  get publicKey(): string {
+    return this.keys.publicKeyHex;
+  }
+
   reading(kind: ReadingKind, sessionId: string, meterWh: number, readAt: number): Signed<MeterReading> {
     const r: MeterReading = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
     return { ...r, signature: sm2Sign(this.keys.privateKeyHex, readingText(this.network, r)) };

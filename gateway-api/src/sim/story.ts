@@ -36,8 +36,8 @@ export const realClock: Clock = {
 
 export type StoryStep = 'start' | 'progress' | 'stop';
 
-export interface StepFailure {
-  step: StoryStep;
+export interface StepFailure<S extends string = StoryStep> {
+  step: S;
   /** The gateway's or the chaincode's code; GATEWAY_UNREACHABLE, BAD_ANSWER or ERROR otherwise. */
   code: string;
   message: string;
@@ -87,8 +87,8 @@ export interface PileStoryOptions {
   onSession?(outcome: SessionOutcome): void;
 }
 
-/** A request's final failure as a step failure. */
-export function failureOf(step: StoryStep, e: unknown): StepFailure {
+/** A request's final failure as a step failure (of a pile story's steps, or a charger's). */
+export function failureOf<S extends string>(step: S, e: unknown): StepFailure<S> {
   if (e instanceof GatewayRefusal) return { step, code: e.code, message: e.message };
   if (e instanceof GatewayUnreachable) return { step, code: 'GATEWAY_UNREACHABLE', message: e.message };
   if (e instanceof ZodError) return { step, code: 'BAD_ANSWER', message: e.message };
