@@ -179,6 +179,7 @@ test('the summary: settled sessions, money, failures by code, latency percentile
       energyWh: 1000,
       chargedFen: 150,
       latencyMs: { stopAnswer: 20, stopToSettled: 300 },
+      settlementReads: 3,
     },
     {
       ...base,
@@ -188,6 +189,7 @@ test('the summary: settled sessions, money, failures by code, latency percentile
       energyWh: 2000,
       chargedFen: 300,
       latencyMs: { stopAnswer: 40, stopToSettled: 500 },
+      settlementReads: 4,
     },
     {
       ...base,
@@ -196,6 +198,7 @@ test('the summary: settled sessions, money, failures by code, latency percentile
       energyWh: 0,
       chargedFen: 0,
       latencyMs: {},
+      settlementReads: 0,
     },
   ];
   const s = summarizeCharging(outcomes, {

@@ -5,8 +5,16 @@
  * charger and for a pile that is not registered; a driver's signed authorization starts a session
  * remotely; START, PROGRESS and STOP readings settle it on the ledger at the tariff's price; a repeated
  * stop charges nothing more; bad messages get CALLERRORs and write nothing; a 2.0.1 charger's offline
- * queue, sent after a gateway restart, settles in order. Every check reads the ledger back over REST.
+ * queue, sent after a gateway restart, settles in order. A charger of another operator (registered at
+ * Beta's gateway for Beta's pile, or listed at Alpha's for Beta's pile) is refused at Alpha's handshake.
+ * The charger simulator (gateway-api/src/sim) runs two chargers, a 1.6J and a 2.0.1, of two sessions each,
+ * playing their drivers, and every session settles; the README's "Chargers (OCPP)" block runs as printed.
+ * Every check reads the ledger back over REST.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RPCClient } from 'ocpp-rpc';
 import type { RPC_ClientOptions } from 'ocpp-rpc/lib/client';
 import type { Session } from '../../chaincode/src/domain/sessions';
@@ -15,6 +23,10 @@ import { Driver, PileDevice } from '../../chaincode/test/support/fixtures';
 import { committedOnEveryPeer } from '../../network/tools/client';
 import { ChargerStore } from '../../gateway-api/src/ocpp/chargers';
 import { meterValue16, meterValue201, type SignedReading } from '../../gateway-api/src/ocpp/signedMeter';
+import { GatewayClient } from '../../gateway-api/src/client/gatewayClient';
+import { runChargerSimulation } from '../../gateway-api/src/sim/chargerRun';
+import { sm2GenerateKeyPair } from '../../chaincode/src/crypto';
+import { ROOT } from './networkScripts';
 import { marginsPaid } from './support/margins';
 import { net, startNode, stopNode, waitFor } from './support/fabric';
 import {
@@ -29,10 +41,10 @@ import {
 
 jest.setTimeout(300_000);
 
-const A = net.orgs.filter((o) => o.role === 'operator')[0]?.mspId as string;
+const [A, B] = net.orgs.filter((o) => o.role === 'operator').map((o) => o.mspId) as [string, string];
 const RUN = Date.now().toString(36).toUpperCase();
 const nowSec = (): number => Math.floor(Date.now() / 1000);
-const wsUrl = (): string => `${orgByMsp(A).gateway.url.replace(/^http/, 'ws')}/ocpp`;
+const wsUrl = (mspId = A): string => `${orgByMsp(mspId).gateway.url.replace(/^http/, 'ws')}/ocpp`;
 const PASSWORD = 'a-charger-password-0123';
 
 type Committed<T> = { txId: string; blockNumber: number; result: T };
@@ -47,9 +59,14 @@ async function ok<T>(r: Promise<Reply>): Promise<Committed<T>> {
 }
 
 /** An ocpp-rpc charger; not strict itself, so it can send what a broken charger would. */
-function charger(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1', password?: string): RPCClient {
+function charger(
+  identity: string,
+  protocol: 'ocpp1.6' | 'ocpp2.0.1',
+  password?: string,
+  mspId = A,
+): RPCClient {
   return new RPCClient({
-    endpoint: wsUrl(),
+    endpoint: wsUrl(mspId),
     identity,
     protocols: [protocol],
     reconnect: false,
@@ -123,6 +140,34 @@ describe('handshake', () => {
     await expect(charger(`nobody-${RUN}`, 'ocpp1.6', PASSWORD).connect()).rejects.toThrow();
     await chargers().add({ chargePointId: `ghost-${RUN}`, pileId: `${A}.GHOST${RUN}`, password: PASSWORD });
     await expect(charger(`ghost-${RUN}`, 'ocpp1.6', PASSWORD).connect()).rejects.toThrow();
+  });
+
+  test("a charger of another operator: Beta's charger is refused at Alpha's gateway, and so is an entry at Alpha for Beta's pile", async () => {
+    const betaPile = new PileDevice(`${B}.OB${RUN}`);
+    const betaAdmin = client(B, await credential(B, 'operator-admin', 'ocpp ops B'));
+    await ok(
+      betaAdmin.post('/v1/piles', { localId: betaPile.localId, publicKey: betaPile.keys.publicKeyHex }),
+    );
+    const cpB = `cpB-${RUN}`;
+    await new ChargerStore(gatewayDataDir(orgByMsp(B))).add({
+      chargePointId: cpB,
+      pileId: betaPile.pileId,
+      password: PASSWORD,
+    });
+    // At its own operator's gateway the charger is welcome ...
+    const home = charger(cpB, 'ocpp2.0.1', PASSWORD, B);
+    await home.connect();
+    await home.close({ force: true });
+    // ... at Alpha's it is unknown (Alpha never listed it) ...
+    await expect(charger(cpB, 'ocpp2.0.1', PASSWORD, A).connect()).rejects.toMatchObject({ code: 401 });
+    // ... and an entry at Alpha naming Beta's pile is refused: the pile is not Alpha's (GetPile's operator).
+    await chargers().add({ chargePointId: `cpAB-${RUN}`, pileId: betaPile.pileId, password: PASSWORD });
+    await expect(charger(`cpAB-${RUN}`, 'ocpp1.6', PASSWORD, A).connect()).rejects.toMatchObject({
+      code: 403,
+    });
+    expect(
+      (await betaAdmin.get<{ activeSession?: string }>(`/v1/piles/${betaPile.pileId}`)).body.activeSession,
+    ).toBeUndefined();
   });
 });
 
@@ -403,5 +448,119 @@ describe('an OCPP 2.0.1 charger', () => {
     expect(await balance()).toBe(before - 3_000);
     const after = await sessionOf(pile201, token);
     expect(after.body.settlement?.chargedFen).toBe(3_000);
+  });
+});
+
+describe('the charger simulator (gateway-api/src/sim)', () => {
+  test('two chargers, a 1.6J and a 2.0.1, two sessions each, playing their drivers: every session settles', async () => {
+    const specs = (['1.6', '2.0.1'] as const).map((ocpp, i) => ({
+      chargePointId: `sim${i}-${RUN}`,
+      password: PASSWORD,
+      ocpp,
+      pileId: `${A}.SIMC${i}${RUN}`,
+      pileKeys: sm2GenerateKeyPair(),
+    }));
+    for (const c of specs) {
+      await ok(
+        admin.post('/v1/piles', { localId: c.pileId.split('.')[1], publicKey: c.pileKeys.publicKeyHex }),
+      );
+      await chargers().add({ chargePointId: c.chargePointId, pileId: c.pileId, password: PASSWORD });
+    }
+    const at = (apiKey: string): GatewayClient =>
+      new GatewayClient({ url: orgByMsp(A).gateway.url, apiKey, timeoutMs: 120_000 });
+    const appKey = await credential(A, 'driver-app', 'sim app');
+    const summary = await runChargerSimulation({
+      gatewayUrl: orgByMsp(A).gateway.url,
+      chargers: specs,
+      api: at(appKey),
+      driverApi: at(appKey),
+      topUpApi: at(await credential(A, 'operator-admin', 'sim desk')),
+      sessions: 2,
+      capFen: 5_000,
+      seed: 13,
+    });
+    process.stdout.write(`charger simulator: ${JSON.stringify(summary)}\n`);
+    expect(summary).toMatchObject({
+      sessions: { planned: 4, settled: 4, failed: 0, skipped: 0 },
+      failures: {},
+    });
+    // One price at every hour in the tests' network: 150 fen per kWh, rounded once per session.
+    expect(Math.abs(summary.chargedFen - (summary.energyWh * 150) / 1000)).toBeLessThanOrEqual(2);
+    expect(summary.latencyMs.stopToSettled.count).toBe(4);
+    // The ledger agrees, session by session (read through the REST route, by pile).
+    for (const c of specs) {
+      const sessions = await piles.get<Array<{ status: string; settlement?: { chargedFen: number } }>>(
+        `/v1/piles/${c.pileId}/sessions`,
+      );
+      expect(sessions.body.map((x) => x.status)).toEqual(['settled', 'settled']);
+    }
+  });
+});
+
+describe('README: Chargers (OCPP)', () => {
+  /** The first fenced bash block after the README's heading, from the paragraph that names the simulator. */
+  function chargerBlock(): string {
+    const md = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = md.indexOf('**A charger charging a car, end to end.**', md.indexOf('\n## Chargers (OCPP)'));
+    const open = md.indexOf('```bash\n', start);
+    const close = md.indexOf('\n```', open + 1);
+    if (start < 0 || open < 0 || close < 0) throw new Error('no bash block in "Chargers (OCPP)"');
+    return md.slice(open + 8, close);
+  }
+
+  test("the block runs as printed on the tests' network: its ports, run folder and network id", async () => {
+    const alpha = orgByMsp(A);
+    const offset = Number(new URL(alpha.gateway.url).port) - 8081;
+    // Only what differs between the networks, and the charger and pile ids one network may see once.
+    const script = chargerBlock()
+      .replace(/127\.0\.0\.1:(\d{4})\b/g, (_, port: string) => `127.0.0.1:${Number(port) + offset}`)
+      .replace(/run\/local\//g, `${net.runDir}/`)
+      .replace(/gateway-api\/bin\//g, `${ROOT}/gateway-api/bin/`)
+      .replace(/evpay-local/g, net.networkId)
+      .replace(/\bCP1\b/g, `CP1R${RUN}`)
+      .replace(/npx evpay /g, 'evpay ');
+    expect(script).not.toMatch(/:808\d|run\/local|npx/);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('EVPAY_')) delete env[k];
+    const bin = join(ROOT, 'gateway-api', 'bin', 'evpay.js');
+    const dir = mkdtempSync(join(tmpdir(), 'evpay-ocpp-readme-'));
+    try {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(
+          'bash',
+          [
+            '-c',
+            ['set -euo pipefail', `evpay() { "${process.execPath}" "${bin}" "$@"; }`, script].join('\n'),
+          ],
+          { cwd: dir, env },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      // The two simulator summaries are the last two JSON documents printed.
+      const docs = r.stdout.split(/\n(?=\{\n)/).slice(-2);
+      const summaries = docs.map(
+        (d) =>
+          JSON.parse(d) as {
+            chargers: Array<{ ocpp: string }>;
+            sessions: Record<string, number>;
+            chargedFen: number;
+            energyWh: number;
+          },
+      );
+      expect(summaries.map((x) => [x.chargers[0]?.ocpp, x.sessions])).toEqual([
+        ['2.0.1', { planned: 2, settled: 2, failed: 0, skipped: 0 }],
+        ['1.6', { planned: 1, settled: 1, failed: 0, skipped: 0 }],
+      ]);
+      for (const x of summaries) expect(x.chargedFen).toBeGreaterThan(0);
+      const sessions = await piles.get<Array<{ status: string }>>(`/v1/piles/${A}.CP1R${RUN}/sessions`);
+      expect(sessions.body.map((x) => x.status)).toEqual(['settled', 'settled', 'settled']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

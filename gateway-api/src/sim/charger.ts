@@ -22,7 +22,7 @@ import { GatewayRefusal, queryAnswer, type GatewayClient } from '../client/gatew
 import type { SignedReading } from '../ocpp/signedMeter';
 import type { SimDriver, SimPile } from './devices';
 import { maxEnergyWh, meterAfter, nextReadAt, sessionPowerW, type Rng } from './meter';
-import { realClock, failureOf, type Clock, type StepFailure } from './story';
+import { failureOf, realClock, retryKind, type Clock, type StepFailure } from './story';
 import {
   bootNotification,
   closeCall,
@@ -113,7 +113,10 @@ export class SimCharger {
     try {
       await this.rpc.connect();
     } catch (e) {
-      throw new OcppCallError('HANDSHAKE_REFUSED', `${this.chargePointId}: ${errorText(e)}`);
+      // ocpp-rpc names the HTTP status of a refused upgrade in `code` (401 no or wrong password, 403 no pile).
+      const status = (e as { code?: unknown }).code;
+      const http = typeof status === 'number' ? `HTTP ${status} ` : '';
+      throw new OcppCallError('HANDSHAKE_REFUSED', `${this.chargePointId}: ${http}${errorText(e)}`);
     }
     const boot = (await this.call(bootNotification(this.version, this.config.model ?? SIM_MODEL))) as {
       status?: string;
@@ -217,6 +220,8 @@ export interface ChargerSessionOutcome {
   latencyMs: { remoteStart?: number; stopAnswer?: number; stopToSettled?: number };
   /** The clock's ms when the settlement was seen (a benchmark counts sessions settled in its window). */
   settledAtMs?: number;
+  /** GET requests made to learn the settlement (the load the reading back puts on the gateway). */
+  settlementReads: number;
 }
 
 export interface ChargerSessionOptions {
@@ -293,6 +298,7 @@ export async function runChargerSession(o: ChargerSessionOptions): Promise<Charg
     energyWh: 0,
     chargedFen: 0,
     latencyMs: {},
+    settlementReads: 0,
   };
   const fail = (step: ChargerStep, e: unknown): ChargerSessionOutcome => {
     outcome.failures.push(
@@ -321,6 +327,8 @@ export async function runChargerSession(o: ChargerSessionOptions): Promise<Charg
       remote = await charger.remoteStart(10_000, answer.sessionId);
     } else remote = await charger.remoteStart(o.waitStartMs ?? 300_000);
   } catch (e) {
+    // A start the charger accepted but the gateway then gave up on is not run: the connector is free again.
+    charger.occupy(false);
     return fail('remote-start', e);
   }
   outcome.sessionId = remote.sessionId;
@@ -403,7 +411,7 @@ export async function runChargerSession(o: ChargerSessionOptions): Promise<Charg
 
   // --- the settlement, as the ledger shows it ---
   try {
-    const s = await settledSession(o, remote.sessionId, stopSentAt);
+    const s = await settledSession(o, remote.sessionId, stopSentAt, () => outcome.settlementReads++);
     outcome.settled = true;
     outcome.settledAtMs = clock.nowMs();
     outcome.latencyMs.stopToSettled = outcome.settledAtMs - stopSentAt;
@@ -425,6 +433,7 @@ async function settledSession(
   o: ChargerSessionOptions,
   sessionId: string,
   sinceMs: number,
+  counted: () => void,
 ): Promise<SessionView> {
   const clock = o.clock ?? realClock;
   const pileId = o.charger.pile.pileId;
@@ -433,13 +442,17 @@ async function settledSession(
   for (;;) {
     await clock.sleep(pollDelay(clock.nowMs() - sinceMs, o.pollMs ?? 100));
     try {
+      counted();
       const s = queryAnswer('GetSession', await o.api.get(`/v1/piles/${pileId}/sessions/${sessionId}`));
       if (s.status === 'settled') return s;
     } catch (e) {
-      if (!(e instanceof GatewayRefusal && e.code === 'SESSION_NOT_FOUND')) throw e;
+      // Not on the gateway's peer yet, or a read to make again (no answer, 5xx, rate limit).
+      if (!(e instanceof GatewayRefusal && e.code === 'SESSION_NOT_FOUND') && retryKind(e) === 'final')
+        throw e;
     }
     if (clock.nowMs() >= nextLiveCheck) {
       nextLiveCheck = clock.nowMs() + 2000;
+      counted();
       const live = (await o.api.get(`/v1/piles/${pileId}/live`).catch(() => undefined)) as
         | {
             transactions?: Array<{

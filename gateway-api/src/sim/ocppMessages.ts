@@ -1,5 +1,6 @@
 /**
- * What a simulated charger says over OCPP, pure: the calls of OCPP 1.6J and 2.0.1 for booting, reporting a
+ * What a simulated charger says over OCPP, without I/O (the one state kept is a 2.0.1 transaction's seqNo,
+ * in the SimTransaction passed in): the calls of OCPP 1.6J and 2.0.1 for booting, reporting a
  * connector's status and carrying a charging transaction, and how it reads the CSMS's remote start. Kept
  * free of sockets so a unit test can check every call against OCPP's own JSON schemas (ocpp-rpc's strict
  * validators) and against the gateway's reading of signed meter values (ocpp/signedMeter.ts, which also
