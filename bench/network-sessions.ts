@@ -3,7 +3,8 @@
  * trivial writes sent straight through @hyperledger/fabric-gateway, in the same run.
  *
  *   npm run bench:network -- [--piles 50] [--seconds 60] [--probe 10] [--idempotency on|off]
- *                            [--out bench/results] [--keep-network]
+ *                            [--ocpp] [--chargers 50] [--out bench/results] [--keep-network]
+ *                            [--topology bench/network/topology.json]
  *
  * 1. Brings up the benchmark's network (EVPAY_TOPOLOGY=bench/network/topology.json network/up.sh: four
  *    operators, SmartBFT, the auditor's peer, one REST gateway per organization on ports 10081..).
@@ -17,6 +18,13 @@
  *    gateway, the driver's signed authorization and the pile's signed START reading (POST /v1/sessions),
  *    then the signed STOP reading (POST /v1/session-stops) answered once the settlement is committed.
  * 5. Baseline for --seconds, with as many concurrent workers spread over the operators the same way.
+ * 5b. With --ocpp, OCPP for --seconds: --chargers simulated chargers (default: as many as --piles; 1.6J
+ *    and 2.0.1 alternately, each its own pile, driver wallet and pile-backend key, set up in step 2) connect
+ *    to their operator's gateway and charge back to back (gateway-api/src/sim/charger.ts, the simulator
+ *    `evpay charger` runs): the remote start with the driver's signed authorization, StartTransaction /
+ *    TransactionEvent(Started) with the signed START, the signed STOP; each session's settlement is read
+ *    back through the REST session route, and the next one starts once it is settled. Reported beside the
+ *    REST figures: settled sessions per second, stop-to-settled p50/p95/p99, and the gateways' own view.
  * 6. Results in bench/results/network-sessions.{json,md}, the targets printed PASS or MISS (never a
  *    failure: the figures are the product), and the network stopped (network/down.sh), also on an error
  *    or a signal; --keep-network leaves it running for the next run.
@@ -32,7 +40,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sm2GenerateKeyPair } from '../chaincode/src/crypto';
@@ -49,6 +57,18 @@ import {
   type Connection,
 } from '../network/tools/client';
 import { readNetwork, type NetworkDescription, type OrgDescription } from '../network/tools/network';
+import { loadTopology } from '../network/tools/topology';
+import { GatewayClient, queryAnswer } from '../gateway-api/src/client/gatewayClient';
+import { ChargerStore } from '../gateway-api/src/ocpp/chargers';
+import {
+  ocppEndpoint,
+  runChargerSessions,
+  SimCharger,
+  type ChargerSessionOutcome,
+} from '../gateway-api/src/sim/charger';
+import { SimDriver, SimPile } from '../gateway-api/src/sim/devices';
+import { dearestFenPerKwh, seededRng } from '../gateway-api/src/sim/meter';
+import type { OcppVersion } from '../gateway-api/src/sim/ocppMessages';
 import {
   cpuTicks,
   machine,
@@ -67,8 +87,6 @@ import {
 } from './support/measure';
 
 const ROOT = resolve(__dirname, '..');
-const TOPOLOGY = join(__dirname, 'network', 'topology.json');
-const NETWORK_NAME = 'bench';
 
 const { values } = parseArgs({
   options: {
@@ -78,6 +96,9 @@ const { values } = parseArgs({
     idempotency: { type: 'string', default: 'on' },
     out: { type: 'string', default: join(__dirname, 'results') },
     'keep-network': { type: 'boolean', default: false },
+    ocpp: { type: 'boolean', default: false },
+    chargers: { type: 'string' },
+    topology: { type: 'string', default: join(__dirname, 'network', 'topology.json') },
   },
 });
 const PILES = Number(values.piles);
@@ -85,9 +106,18 @@ const SECONDS = Number(values.seconds);
 const PROBE = Number(values.probe);
 const IDEMPOTENCY = values.idempotency === 'on';
 const OUT = resolve(values.out);
+/** The bench's own network by default; --topology names another (a developer's, on other ports). */
+const TOPOLOGY = resolve(values.topology);
+const TOPOLOGY_SHOWN = relative(ROOT, TOPOLOGY).startsWith('..') ? TOPOLOGY : relative(ROOT, TOPOLOGY);
 const KEEP = values['keep-network'];
+const OCPP = values.ocpp;
+const CHARGERS = Number(values.chargers ?? values.piles);
 if (!(Number.isInteger(PILES) && PILES > 0 && SECONDS > 0 && Number.isInteger(PROBE) && PROBE >= 0)) {
   process.stderr.write('network-sessions: --piles and --seconds must be positive, --probe 0 or more\n');
+  process.exit(2);
+}
+if (!(Number.isInteger(CHARGERS) && CHARGERS > 0) || (values.chargers !== undefined && !OCPP)) {
+  process.stderr.write('network-sessions: --chargers is a positive number, with --ocpp\n');
   process.exit(2);
 }
 if (!['on', 'off'].includes(values.idempotency)) {
@@ -502,13 +532,214 @@ function sourceTree(): { commit: string; uncommittedChanges: string[] } {
   };
 }
 
+// --- OCPP (--ocpp): simulated chargers through the gateways' CSMS ------------------------------------
+
+interface ChargerActor {
+  index: number;
+  org: OrgDescription;
+  localId: string;
+  charger: SimCharger;
+  driver: SimDriver;
+  /** A pile-backend key scoped to the charger's pile: asks for the remote starts, reads the sessions. */
+  key: string;
+}
+
+/**
+ * Setup, not measured: per charger a pile (its own SM2 key) registered round-robin over the operators, a
+ * driver wallet opened and topped up, a pile-backend key scoped to the pile, and the charger listed at the
+ * operator's gateway (what `evpay-gateway chargers add` writes, read by the running gateway). Chargers
+ * speak 1.6J and 2.0.1 alternately.
+ */
+async function prepareChargers(
+  net: NetworkDescription,
+  operators: OrgDescription[],
+  adminOf: (org: OrgDescription) => string,
+): Promise<ChargerActor[]> {
+  log(`setup: ${CHARGERS} OCPP chargers, their piles and driver wallets`);
+  const actors = await Promise.all(
+    Array.from({ length: CHARGERS }, async (_, index) => {
+      const org = operators[index % operators.length]!;
+      const keys = sm2GenerateKeyPair();
+      const localId = `C${RUN}-${index}`;
+      const pileId = `${org.mspId}.${localId}`;
+      const driver = new SimDriver(net.networkId, `${RUN}-c${index}`);
+      const key = await apiKey(net, org, 'pile-backend', `bench ${RUN} charger ${index}`, [pileId]);
+      const password = `bench-${RUN}-${index}-password`.padEnd(16, '0').slice(0, 40);
+      const chargePointId = `bench-${RUN}-${index}`;
+      await new ChargerStore(join(net.runDir, 'nodes', org.gateway.node, 'data')).add({
+        chargePointId,
+        pileId,
+        password,
+      });
+      const version: OcppVersion = index % 2 === 0 ? '1.6' : '2.0.1';
+      const pile = new SimPile(net.networkId, pileId, { ratingW: 60_000, meterWh: 0 }, keys);
+      const charger = new SimCharger({
+        endpoint: ocppEndpoint(org.gateway.url),
+        chargePointId,
+        password,
+        version,
+        pile,
+      });
+      return { index, org, charger, driver, key, localId };
+    }),
+  );
+  let last = 0;
+  const seen = (b: number): void => void (last = Math.max(last, b));
+  (
+    await Promise.all(
+      actors.flatMap((a) => [
+        committed(a.org.gateway.url, '/v1/piles', adminOf(a.org), {
+          localId: a.localId,
+          publicKey: a.charger.pile.publicKey,
+        }),
+        committed(a.org.gateway.url, '/v1/wallets', adminOf(a.org), { publicKey: a.driver.publicKey }),
+      ]),
+    )
+  ).forEach(seen);
+  await committedOnEveryPeer(net, BigInt(last));
+  (
+    await Promise.all(
+      actors.map((a) =>
+        committed(a.org.gateway.url, '/v1/top-ups', adminOf(a.org), {
+          walletId: a.driver.walletId,
+          amountFen: TOP_UP_FEN,
+          reference: `bench-${RUN}-c${a.index}`,
+        }),
+      ),
+    )
+  ).forEach(seen);
+  await committedOnEveryPeer(net, BigInt(last));
+  // Each key's first use pays the gateway's scrypt.
+  await Promise.all(
+    actors.map(async (a) => {
+      const r = await http(a.org.gateway.url, 'GET', `/v1/piles/${a.charger.pile.pileId}`, a.key);
+      if (r.status !== 200) throw new Error(`GET pile ${a.charger.pile.pileId}: ${r.status}`);
+    }),
+  );
+  return actors;
+}
+
+interface OcppResult {
+  chargers: number;
+  versions: Record<OcppVersion, number>;
+  settled: number;
+  settledPerSecond: number;
+  completedAfterTheWindow: number;
+  remoteStartMs: Percentiles;
+  stopAnswerMs: Percentiles;
+  stopToSettledMs: Percentiles;
+  /** StopTransaction / TransactionEvent(Ended) received to the settlement committed on the gateway's peer. */
+  gatewayStopToSettledMs: Percentiles;
+  settlementReadsPerSession: number;
+  failures: Record<string, number>;
+  gateways: { meanMs: Record<'start' | 'stop', { ledger: number }> };
+  blocks: number;
+  peers: PeerTimes;
+  phaseSeconds: number;
+  usage: Record<ProcessKind, KindUsage>;
+}
+
+/**
+ * The OCPP phase: every charger connects and boots (before the window), then for --seconds charges back to
+ * back, playing its driver: remote start, START, STOP (no PROGRESS, as the REST sessions), and the next
+ * remote start once the ledger shows the settlement. A session counts when its settlement was seen within
+ * the window. Readings are whole seconds and a STOP is stamped after its START, so each session charges
+ * for about a second, which the REST sessions do not.
+ */
+async function ocppPhase(
+  net: NetworkDescription,
+  tracked: () => Tracked[],
+  actors: ChargerActor[],
+): Promise<OcppResult> {
+  const first = actors[0]!;
+  const tariffs = await new GatewayClient({ url: first.org.gateway.url, apiKey: first.key }).get(
+    '/v1/tariffs',
+  );
+  const dearest = dearestFenPerKwh(queryAnswer('ListTariffs', tariffs));
+  log(`OCPP: connecting ${actors.length} chargers`);
+  await Promise.all(actors.map((a) => a.charger.connect()));
+  const counters0 = await gatewayCounters(net);
+  const outcomes: ChargerSessionOutcome[] = [];
+  let deadline = 0;
+  log(
+    `OCPP: ${actors.length} chargers for ${SECONDS} s through ${new Set(actors.map((a) => a.org.mspId)).size} gateways`,
+  );
+  const phase = await measured(net, tracked, async () => {
+    deadline = Date.now() + SECONDS * 1000;
+    await Promise.all(
+      actors.map(async (a) => {
+        const api = new GatewayClient({ url: a.org.gateway.url, apiKey: a.key });
+        const mine = await runChargerSessions(
+          {
+            charger: a.charger,
+            api,
+            driver: { driver: a.driver, api },
+            capFen: CAP_FEN,
+            dearestFenPerKwh: dearest,
+            progressReadings: 0,
+            stepMs: 0,
+            pollMs: 200,
+            rng: seededRng(a.index + 1),
+          },
+          Number.POSITIVE_INFINITY,
+          deadline,
+        );
+        outcomes.push(...mine);
+      }),
+    );
+  });
+  const gw = difference(await gatewayCounters(net), counters0);
+  // The gateways' own stop-to-settled, from each pile's live view (its last 20 transactions).
+  const gatewayMs: number[] = [];
+  for (const a of actors) {
+    const r = await http(a.org.gateway.url, 'GET', `/v1/piles/${a.charger.pile.pileId}/live`, a.key);
+    const txs = (r.body as { transactions?: Array<{ stopToSettledMs?: number }> }).transactions ?? [];
+    for (const t of txs) if (t.stopToSettledMs !== undefined) gatewayMs.push(t.stopToSettledMs);
+  }
+  await Promise.all(actors.map((a) => a.charger.close()));
+  const settled = outcomes.filter((o) => o.settled);
+  const inWindow = settled.filter((o) => (o.settledAtMs ?? Infinity) <= deadline).length;
+  const failures: Record<string, number> = {};
+  for (const o of outcomes)
+    for (const f of o.failures) failures[`${f.step} ${f.code}`] = (failures[`${f.step} ${f.code}`] ?? 0) + 1;
+  const each = (pick: (o: ChargerSessionOutcome) => number | undefined): number[] =>
+    outcomes.map(pick).filter((x): x is number => x !== undefined);
+  log(`OCPP: ${inWindow} sessions settled in ${SECONDS} s (${(inWindow / SECONDS).toFixed(1)}/s)`);
+  return {
+    chargers: actors.length,
+    versions: {
+      '1.6': actors.filter((a) => a.charger.version === '1.6').length,
+      '2.0.1': actors.filter((a) => a.charger.version === '2.0.1').length,
+    },
+    settled: inWindow,
+    settledPerSecond: Math.round((inWindow / SECONDS) * 100) / 100,
+    completedAfterTheWindow: settled.length - inWindow,
+    remoteStartMs: percentiles(each((o) => o.latencyMs.remoteStart)),
+    stopAnswerMs: percentiles(each((o) => o.latencyMs.stopAnswer)),
+    stopToSettledMs: percentiles(each((o) => o.latencyMs.stopToSettled)),
+    gatewayStopToSettledMs: percentiles(gatewayMs),
+    settlementReadsPerSession:
+      settled.length === 0
+        ? 0
+        : Math.round((settled.reduce((n, o) => n + o.settlementReads, 0) / settled.length) * 10) / 10,
+    failures,
+    gateways: {
+      meanMs: { start: { ledger: meanMs(gw, 'start.ledger') }, stop: { ledger: meanMs(gw, 'stop.ledger') } },
+    },
+    blocks: phase.blocks,
+    peers: phase.peers,
+    phaseSeconds: Math.round(phase.seconds * 10) / 10,
+    usage: phase.usage,
+  };
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
   const host = machine();
   const tree = sourceTree();
   watchdog();
   networkUp();
-  const net = readNetwork(NETWORK_NAME, ROOT);
+  const net = readNetwork(loadTopology(TOPOLOGY).name, ROOT);
   const operators = net.orgs.filter((o) => o.role === 'operator');
   const auditor = net.orgs.find((o) => o.role === 'auditor');
   if (!auditor || operators.length === 0) throw new Error('the bench topology has no auditor or no operator');
@@ -584,6 +815,8 @@ async function main(): Promise<void> {
         throw new Error(`GET pile ${p.pile.pileId}: ${r.status} ${JSON.stringify(r.body)}`);
     }),
   );
+
+  const chargerActors = OCPP ? await prepareChargers(net, operators, (org) => adminKeys.get(org.mspId)!) : [];
 
   // --- probe: one session at a time, then one write at a time ---
   const probe = { startMs: [] as number[], stopMs: [] as number[], writeMs: [] as number[] };
@@ -668,6 +901,8 @@ async function main(): Promise<void> {
   const writesPerSecond = writesInWindow / SECONDS;
   log(`${writesInWindow} writes committed in ${SECONDS} s (${writesPerSecond.toFixed(1)}/s)`);
 
+  const ocpp = OCPP ? await ocppPhase(net, tracked, chargerActors) : undefined;
+
   // --- results ---
   const startMs = percentiles(done.map((s) => s.startMs));
   const stopMs = percentiles(done.map((s) => s.stopMs));
@@ -720,12 +955,18 @@ async function main(): Promise<void> {
       'Every process (4 peers and the auditor peer, their chaincode processes, 4 orderers, 5 gateways, this ' +
       'bench) shares the machine; other processes running at the same time make the figures noisy.',
     network: {
-      topology: 'bench/network/topology.json',
+      topology: TOPOLOGY_SHOWN,
       operators: operators.length,
       endorsement: net.endorsementPolicy,
       ordering: 'SmartBFT, one orderer per operator',
     },
-    config: { piles: PILES, seconds: SECONDS, probe: PROBE, idempotencyKeys: IDEMPOTENCY },
+    config: {
+      piles: PILES,
+      seconds: SECONDS,
+      probe: PROBE,
+      idempotencyKeys: IDEMPOTENCY,
+      ocppChargers: OCPP ? CHARGERS : 0,
+    },
     sessions: {
       settled: settledInWindow,
       settledPerSecond: round(settledPerSecond, 2),
@@ -774,6 +1015,7 @@ async function main(): Promise<void> {
         stop: { http: meanMs(probeGw, 'stop.http'), ledger: meanMs(probeGw, 'stop.ledger') },
       },
     },
+    ocpp: ocpp ?? null,
     targets,
   };
   mkdirSync(OUT, { recursive: true });
@@ -791,8 +1033,9 @@ interface ReportInput {
   tree: { commit: string; uncommittedChanges: string[] };
   machine: ReturnType<typeof machine>;
   note: string;
-  network: { endorsement: string; operators: number };
-  config: { piles: number; seconds: number; probe: number; idempotencyKeys: boolean };
+  config: { piles: number; seconds: number; probe: number; idempotencyKeys: boolean; ocppChargers: number };
+  network: { topology: string; endorsement: string; operators: number };
+  ocpp: OcppResult | null;
   sessions: {
     settled: number;
     settledPerSecond: number;
@@ -852,11 +1095,26 @@ function markdown(r: ReportInput): string {
   // The phases' CPU covers the sessions and writes finishing after the window too.
   const sessionsDone = r.sessions.settled + r.sessions.completedAfterTheWindow;
   const writesDone = r.baseline.committed + r.baseline.completedAfterTheWindow;
+  const o = r.ocpp;
+  const ocppDone = o ? o.settled + o.completedAfterTheWindow : 0;
   const usageRows = PROCESS_KINDS.map((k) => {
     const s = r.sessions.usage[k];
     const b = r.baseline.usage[k];
-    return `| ${k} | ${s.processes} | ${s.cpuSeconds} | ${b.cpuSeconds} | ${per(s.cpuSeconds, sessionsDone)} | ${per(b.cpuSeconds, writesDone)} | ${s.peakRssMiBMax} | ${Math.max(s.peakRssMiBSum, b.peakRssMiBSum)} |`;
+    const oc = o ? ` ${o.usage[k].cpuSeconds} | ${per(o.usage[k].cpuSeconds, ocppDone)} |` : '';
+    const rss = Math.max(s.peakRssMiBSum, b.peakRssMiBSum, o ? o.usage[k].peakRssMiBSum : 0);
+    return `| ${k} | ${s.processes} | ${s.cpuSeconds} | ${b.cpuSeconds} | ${per(s.cpuSeconds, sessionsDone)} | ${per(b.cpuSeconds, writesDone)} |${oc} ${Math.max(s.peakRssMiBMax, o ? o.usage[k].peakRssMiBMax : 0)} | ${rss} |`;
   });
+  const ocppRows = o
+    ? [
+        `| OCPP: ${o.chargers} chargers (${o.versions['1.6']} on 1.6J, ${o.versions['2.0.1']} on 2.0.1), remote start + START + STOP, settled as the REST session route shows | ${o.settled} in ${r.config.seconds} s: **${o.settledPerSecond}/s** (REST: ${r.sessions.settledPerSecond}/s) |`,
+        `| OCPP stop sent to settled on the ledger, ms p50 / p95 / p99 (REST: stop-to-settled above) | ${ms(o.stopToSettledMs)} (REST: ${ms(r.sessions.stopToSettledMs)}) |`,
+        `| OCPP: the gateways' own stop received to settlement committed, ms p50 / p95 / p99 | ${ms(o.gatewayStopToSettledMs)} |`,
+        `| OCPP: remote start answered; stop answered, ms p50 / p95 / p99 | ${ms(o.remoteStartMs)}; ${ms(o.stopAnswerMs)} |`,
+        `| OCPP: gateways' mean ms endorse+order+commit, start; stop | ${o.gateways.meanMs.start.ledger}; ${o.gateways.meanMs.stop.ledger} |`,
+        `| OCPP: failures / session-route reads per settled session | ${counts(o.failures)} / ${o.settlementReadsPerSession} |`,
+        `| OCPP: blocks; peers' endorsement mean ms (endorsements, refused) | ${o.blocks}; ${o.peers.endorseMeanMs} (${o.peers.endorsements}, ${o.peers.refusedEndorsements}) |`,
+      ]
+    : [];
   const total = (u: Record<ProcessKind, KindUsage>): number =>
     Math.round(PROCESS_KINDS.reduce((a, k) => a + u[k].cpuSeconds, 0) * 10) / 10;
   return [
@@ -869,8 +1127,8 @@ function markdown(r: ReportInput): string {
     `| Node | ${m.node} |`,
     `| command | \`${r.command}\` |`,
     `| code | commit ${r.tree.commit}${r.tree.uncommittedChanges.length > 0 ? ` with uncommitted changes in ${r.tree.uncommittedChanges.length} files of chaincode/, gateway-api/ or network/` : ''} |`,
-    `| network | \`bench/network/topology.json\`: ${r.network.operators} operators, SmartBFT, auditor peer; endorsement ${r.network.endorsement} |`,
-    `| load | ${r.config.piles} piles (each its own driver wallet, its own pile-backend key) for ${r.config.seconds} s; Idempotency-Key ${r.config.idempotencyKeys ? 'on' : 'off'} |`,
+    `| network | \`${r.network.topology}\`: ${r.network.operators} operators, SmartBFT, auditor peer; endorsement ${r.network.endorsement} |`,
+    `| load | ${r.config.piles} piles (each its own driver wallet, its own pile-backend key) for ${r.config.seconds} s; Idempotency-Key ${r.config.idempotencyKeys ? 'on' : 'off'}${o ? `; then ${o.chargers} OCPP chargers for ${r.config.seconds} s` : ''} |`,
     '',
     `${r.note}`,
     '',
@@ -893,13 +1151,20 @@ function markdown(r: ReportInput): string {
     `| peers: endorsement mean ms (endorsements, refused), sessions | ${ps.endorseMeanMs} (${ps.endorsements}, ${ps.refusedEndorsements}) |`,
     `| peers: endorsement mean ms (endorsements, refused), baseline | ${pb.endorseMeanMs} (${pb.endorsements}, ${pb.refusedEndorsements}) |`,
     `| peers: block commit mean ms (validation, block store, state db), sessions; baseline | ${ps.commitMsPerBlock}; ${pb.commitMsPerBlock} |`,
+    ...ocppRows,
     '',
+    ...(o
+      ? [
+          'OCPP sessions are read back through the REST session route every 200 ms at first, then every tenth of the time waited (a resolution within 10 %), and the next remote start waits for the settlement; readings are whole seconds and the STOP is stamped after the START, so an OCPP session charges for about a second, a REST one not at all.',
+          '',
+        ]
+      : []),
     `Baseline transaction: ${r.baseline.transaction}, because ${r.baseline.why}.`,
     '',
-    `CPU seconds per process kind in each phase (total: sessions ${total(r.sessions.usage)}, baseline ${total(r.baseline.usage)}, of ${r.config.seconds * m.cores} core-seconds), and peak RSS (VmHWM over each process's life):`,
+    `CPU seconds per process kind in each phase (total: sessions ${total(r.sessions.usage)}, baseline ${total(r.baseline.usage)}${o ? `, OCPP ${total(o.usage)}` : ''}, of ${r.config.seconds * m.cores} core-seconds each), and peak RSS (VmHWM over each process's life):`,
     '',
-    '| kind | processes | CPU s, sessions | CPU s, baseline | CPU ms per settled session | CPU ms per trivial write | peak RSS MiB, largest | peak RSS MiB, sum |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| kind | processes | CPU s, sessions | CPU s, baseline | CPU ms per settled session | CPU ms per trivial write |${o ? ' CPU s, OCPP | CPU ms per OCPP session |' : ''} peak RSS MiB, largest | peak RSS MiB, sum |`,
+    `| --- | --- | --- | --- | --- | --- |${o ? ' --- | --- |' : ''} --- | --- |`,
     ...usageRows,
     '',
     'Targets (reported, never failing the run):',

@@ -73,6 +73,14 @@ describe('the network bench (bench/network-sessions.ts)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--piles');
     expect(r.stdout).not.toContain('up.sh');
+    // --chargers sizes the OCPP phase: without --ocpp it is a mistake, not ignored.
+    const c = spawnSync(tsx, ['bench/network-sessions.ts', '--chargers', '5'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(c.status).toBe(2);
+    expect(c.stderr).toContain('--chargers');
+    expect(c.stdout).not.toContain('up.sh');
   }, 60_000);
 
   test('nearest-rank percentiles', () => {
