@@ -6,8 +6,6 @@
  * paid by the domain functions the chaincode runs; forged evidence is refused with its code.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { issuanceState, issueBeans } from '../src/domain/beans';
@@ -15,9 +13,7 @@ import { bftQuorum, leaderOf, readSignatures, type ViewMetadata } from '../src/d
 import type { TxContext } from '../src/domain/context';
 import { poolSummary } from '../src/domain/pool';
 import {
-  blockDataKey,
   claimBlockRewards,
-  registerConsenter,
   splitBlockReward,
   witnessEntries,
   witnessStep,
@@ -26,26 +22,21 @@ import {
 } from '../src/domain/rewards';
 import { sm3Hex } from '../src/crypto';
 import { MemoryLedger } from './support/ledger';
-import { admin, bootstrap, client, genesis, initPinned, OPS, PARAMS } from './support/fixtures';
+import {
+  blockFixture,
+  fixtureBlock,
+  ledgerWithConsenters,
+  mspOfConsenter,
+  registerFixtureConsenters,
+  transientOf,
+  type BlockFixture,
+} from './support/blocks';
+import { admin, client, genesis, initPinned, OPS, PARAMS } from './support/fixtures';
 
-interface Fixture {
-  channel: string;
-  capturedAt: number;
-  consenters: Array<{ consenterId: number; ordererMspId: string; operator: string; certificate: string }>;
-  blocks: Array<{
-    evidence: { number: number; previousHash: string; dataHash: string; signatures: string };
-    data: string;
-  }>;
-}
-const fx = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'smartbft-blocks.json'), 'utf8')) as Fixture;
-const mspOfOperator = new Map<string, string>(Object.values(OPS).map((o) => [o.name, o.mspId]));
-const mspOf = (consenterId: number): string =>
-  mspOfOperator.get(fx.consenters.find((c) => c.consenterId === consenterId)?.operator ?? '') ?? '?';
-const block = (n: number) => {
-  const b = fx.blocks.find((x) => x.evidence.number === n);
-  if (!b) throw new Error(`no block ${n} in the fixture`);
-  return b;
-};
+type Fixture = BlockFixture;
+const fx = blockFixture;
+const mspOf = mspOfConsenter;
+const block = fixtureBlock;
 const headerOf = (e: Fixture['blocks'][number]['evidence']) => ({
   number: BigInt(e.number),
   previousHash: Buffer.from(e.previousHash, 'base64'),
@@ -55,20 +46,7 @@ const headerOf = (e: Fixture['blocks'][number]['evidence']) => ({
 /** What the orderers reported as leader while these blocks were cut (metric at capture time). */
 const LEADER_BY_VIEW: Record<number, number> = { 0: 1, 1: 2, 2: 3 };
 
-async function setUp(): Promise<MemoryLedger> {
-  const ledger = new MemoryLedger();
-  ledger.now = fx.capturedAt; // the orderers' certificates are valid then
-  await bootstrap(ledger);
-  for (const c of fx.consenters)
-    await ledger.submit(admin(mspOf(c.consenterId)), (ctx) =>
-      registerConsenter(ctx, {
-        consenterId: c.consenterId,
-        ordererMspId: c.ordererMspId,
-        certificate: c.certificate,
-      }),
-    );
-  return ledger;
-}
+const setUp = ledgerWithConsenters;
 
 type Ev = Fixture['blocks'][number]['evidence'];
 function withBlocks(
@@ -76,10 +54,7 @@ function withBlocks(
   blocks: Array<{ evidence: Ev; data: string }>,
   channel = fx.channel,
 ): TxContext {
-  const transient = new Map(
-    blocks.map((b) => [blockDataKey(b.evidence.number), new Uint8Array(Buffer.from(b.data, 'base64'))]),
-  );
-  return { ...ctx, channelId: channel, transient };
+  return { ...ctx, channelId: channel, transient: transientOf(blocks) };
 }
 const claim = (
   ledger: MemoryLedger,
@@ -353,14 +328,7 @@ describe('claims on the ledger', () => {
     ledger.now = fx.capturedAt;
     // No margin paid yet: the pool is empty (consenters register and claims are made all the same).
     await ledger.submit(admin(OPS.A.mspId), (ctx) => initPinned(ctx, genesis(Object.values(OPS))));
-    for (const c of fx.consenters)
-      await ledger.submit(admin(mspOf(c.consenterId)), (ctx) =>
-        registerConsenter(ctx, {
-          consenterId: c.consenterId,
-          ordererMspId: c.ordererMspId,
-          certificate: c.certificate,
-        }),
-      );
+    await registerFixtureConsenters(ledger);
     const sim = await ledger.simulate(client(OPS.B.mspId), (ctx) =>
       claimBlockRewards(withBlocks(ctx, [block(1), block(2), block(3), block(4)]), {
         blocks: [1, 2, 3, 4].map((n) => block(n).evidence),

@@ -21,17 +21,22 @@ import { Keys } from '../../chaincode/src/domain/keys';
 import { periodPositions } from '../../chaincode/src/domain/lookups';
 import { poolSummary } from '../../chaincode/src/domain/pool';
 import {
-  blockDataKey,
   claimBlockRewards,
   consenters,
-  registerConsenter,
   witnessEntries,
   witnessHead,
 } from '../../chaincode/src/domain/rewards';
 import { listJson } from '../../chaincode/src/domain/state';
 import type { TxContext } from '../../chaincode/src/domain/context';
 import { MemoryLedger } from '../../chaincode/test/support/ledger';
-import { admin, bootstrap, client, OPS, PARAMS } from '../../chaincode/test/support/fixtures';
+import {
+  blockFixture,
+  ledgerWithConsenters,
+  mspOfConsenter,
+  transientOf,
+  type BlockFixture,
+} from '../../chaincode/test/support/blocks';
+import { admin, client, OPS, PARAMS } from '../../chaincode/test/support/fixtures';
 import { GatewayClient, type FetchLike } from '../src/client/gatewayClient';
 import { rewardsReport, witnessReport } from '../src/client/rewards';
 import { ExportRefused, exportWitness, type WitnessSource } from '../src/witness/export';
@@ -49,42 +54,16 @@ import {
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'gateway-api', 'dist', 'cli', 'evpay.js');
 
-interface Fixture {
-  channel: string;
-  capturedAt: number;
-  consenters: Array<{ consenterId: number; ordererMspId: string; operator: string; certificate: string }>;
-  blocks: Array<{
-    evidence: { number: number; previousHash: string; dataHash: string; signatures: string };
-    data: string;
-  }>;
-}
-const fx = JSON.parse(
-  readFileSync(path.join(ROOT, 'chaincode', 'test', 'fixtures', 'smartbft-blocks.json'), 'utf8'),
-) as Fixture;
+type Fixture = BlockFixture;
+const fx = blockFixture;
 const LAST = fx.blocks.length; // blocks 1..22
-const mspOfOperator = new Map<string, string>(Object.values(OPS).map((o) => [o.name, o.mspId]));
-const mspOfConsenter = (id: number): string =>
-  mspOfOperator.get(fx.consenters.find((c) => c.consenterId === id)?.operator ?? '') ?? '?';
 
 /** The fixture's blocks witnessed by the chaincode's rules: answers the ledger. */
 async function witnessedLedger(): Promise<MemoryLedger> {
-  const ledger = new MemoryLedger();
-  ledger.now = fx.capturedAt; // the orderers' certificates are valid then
-  await bootstrap(ledger);
-  for (const c of fx.consenters)
-    await ledger.submit(admin(mspOfConsenter(c.consenterId)), (ctx) =>
-      registerConsenter(ctx, {
-        consenterId: c.consenterId,
-        ordererMspId: c.ordererMspId,
-        certificate: c.certificate,
-      }),
-    );
-  const transient = new Map(
-    fx.blocks.map((b) => [blockDataKey(b.evidence.number), new Uint8Array(Buffer.from(b.data, 'base64'))]),
-  );
+  const ledger = await ledgerWithConsenters();
   await ledger.submit(client(OPS.B.mspId), (ctx) =>
     claimBlockRewards(
-      { ...ctx, channelId: fx.channel, transient },
+      { ...ctx, channelId: fx.channel, transient: transientOf(fx.blocks) },
       { blocks: fx.blocks.map((b) => b.evidence) },
     ),
   );

@@ -11,7 +11,6 @@ import { Driver, PileDevice } from '../../chaincode/test/support/fixtures';
 import {
   chaincodeError,
   committedOnEveryPeer,
-  connectAs,
   evaluate,
   submit,
   whenEndorsable,
@@ -19,7 +18,7 @@ import {
 } from '../../network/tools/client';
 import { loadTopology } from '../../network/tools/topology';
 import { sm2GenerateKeyPair } from '../../chaincode/src/crypto';
-import { net, TOPOLOGY, waitFor } from './support/fabric';
+import { connections, net, TOPOLOGY, waitFor } from './support/fabric';
 import { marginsPaid } from './support/margins';
 
 jest.setTimeout(240_000);
@@ -33,13 +32,8 @@ const NETWORK_ID = loadTopology(TOPOLOGY).consortium.networkId;
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 const json = (v: unknown): string => JSON.stringify(v);
 
-const conns: Connection[] = [];
-const as = (mspId: string, who: 'admin' | 'client' = 'client'): Connection => {
-  const c = connectAs(net, mspId, who);
-  conns.push(c);
-  return c;
-};
-afterAll(() => conns.forEach((c) => c.close()));
+const as = connections();
+afterAll(as.closeAll);
 
 /** Submits, and waits until every peer has the block (the next step may be endorsed anywhere). */
 async function tx<T>(conn: Connection, fn: string, ...args: string[]): Promise<T> {

@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import {
-  connectAs,
   evaluate,
   submit,
   chaincodeError,
@@ -18,20 +17,15 @@ import {
 import { evidenceOf, type EvidenceWithData } from '../../gateway-api/src/rewards/evidence';
 import type { WitnessEntry, WitnessHead } from '../../chaincode/src/domain/rewards';
 import { sm2GenerateKeyPair } from '../../chaincode/src/crypto';
-import { leaderSeenBy, net, startNode, stopNode, waitFor } from './support/fabric';
+import { connections, leaderSeenBy, net, startNode, stopNode, waitFor } from './support/fabric';
 import { marginsPaid } from './support/margins';
 
 jest.setTimeout(240_000);
 
 const operators = net.orgs.filter((o) => o.role === 'operator');
 const AUDITOR = net.orgs.find((o) => o.role === 'auditor')?.mspId ?? 'AuditorMSP';
-const conns: Connection[] = [];
-const as = (mspId: string, who: 'admin' | 'client' = 'client'): Connection => {
-  const c = connectAs(net, mspId, who);
-  conns.push(c);
-  return c;
-};
-afterAll(() => conns.forEach((c) => c.close()));
+const as = connections();
+afterAll(as.closeAll);
 
 let auditor: Connection;
 let alpha: Connection;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { nodeMetric, peerHeight } from '../../../network/tools/client';
+import { connectAs, nodeMetric, peerHeight, type Connection } from '../../../network/tools/client';
 import { readNetwork, type NetworkDescription } from '../../../network/tools/network';
 import { loadTopology } from '../../../network/tools/topology';
 import { ROOT, TOPOLOGY } from '../networkScripts';
@@ -176,4 +176,20 @@ export interface ChannelConfig {
       Application: { groups: Record<string, { values: Record<string, unknown> }> };
     };
   };
+}
+
+/**
+ * Connections as organizations' identities, each through its own peer, opened as a test file needs them
+ * and closed together after it: `const as = connections(); afterAll(as.closeAll);`.
+ */
+export function connections(): ((mspId: string, who?: 'admin' | 'client') => Connection) & {
+  closeAll(): void;
+} {
+  const open: Connection[] = [];
+  const as = (mspId: string, who: 'admin' | 'client' = 'client'): Connection => {
+    const c = connectAs(net, mspId, who);
+    open.push(c);
+    return c;
+  };
+  return Object.assign(as, { closeAll: () => open.splice(0).forEach((c) => c.close()) });
 }
