@@ -43,6 +43,12 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly driverSignaturesRefused = new Counter({
+    name: 'evpay_gateway_driver_signatures_refused_total',
+    help: "Requests refused by the gateway because a driver's SM2 signature did not verify (before any endorsement)",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'evpay_gateway_' });
   }

@@ -114,6 +114,13 @@ describe('the story across two operators, over HTTP', () => {
   });
 });
 
+/** How many requests gateway A refused for a driver signature that did not verify (its metric). */
+async function signaturesRefused(): Promise<number> {
+  const text = (await client(A).get('/metrics')).text;
+  const line = text.split('\n').find((l) => l.startsWith('evpay_gateway_driver_signatures_refused_total '));
+  return Number(line?.split(' ')[1] ?? 'NaN');
+}
+
 describe('who may do what', () => {
   test('no key, a wrong key and a revoked key: 401', async () => {
     expect((await client(A).get('/v1/consortium')).body).toMatchObject({ code: 'UNAUTHENTICATED' });
@@ -152,10 +159,13 @@ describe('who may do what', () => {
     thief.network = 'evpay-test';
     const real = driver.refund(A, 1_000, nowSec() + 600, `gw-${RUN}-r1`);
     const forged = { ...real, signature: thief.refund(A, 1_000, nowSec() + 600, `gw-${RUN}-r1`).signature };
+    const refusedBefore = await signaturesRefused();
     expect(await driverApp.post('/v1/refunds', forged)).toMatchObject({
       status: 401,
       body: { code: 'BAD_SIGNATURE' },
     });
+    // Refused by the gateway itself, before any endorsement (the chaincode would refuse it too).
+    expect(await signaturesRefused()).toBe(refusedBefore + 1);
     expect((await auditor.get<WalletView>(`/v1/wallets/${driver.walletId}`)).body.wallet).toEqual(before);
   });
 });

@@ -13,6 +13,7 @@ import type { OrgLedger } from '../fabric/orgLedger';
 import type { GatewayMetrics } from '../metrics';
 import type { Csms } from '../ocpp/csms';
 import { auditVerification } from './auditVerification';
+import { DriverSignatures } from './driverSignatures';
 import { streamEvents } from './events';
 import { openApiDocument } from './openapi';
 import { ApiError } from './problems';
@@ -56,6 +57,7 @@ function presentedKey(req: Request): string | undefined {
 
 export function createApp(deps: AppDeps): express.Express {
   const { config, ledger, credentials, submitter, metrics, logger, csms } = deps;
+  const signatures = new DriverSignatures(ledger, () => metrics.driverSignaturesRefused.inc());
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -204,6 +206,7 @@ export function createApp(deps: AppDeps): express.Express {
       const input = { params: req.params as Record<string, string>, query, body };
       const call = prepareCall(route, input, principal, config.mspId);
       if (!call.submit) return send(res, await submitter.evaluate(call));
+      await signatures.check(call.tx, JSON.parse(call.args[0] ?? 'null'));
       const key = req.get('idempotency-key');
       if (key === undefined) return send(res, await submitter.submit(call));
       if (!IDEMPOTENCY_KEY.test(key))

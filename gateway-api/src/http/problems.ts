@@ -18,6 +18,8 @@ export const GATEWAY_CODES = {
   UNKNOWN_FIELD: 400,
   BAD_IDEMPOTENCY_KEY: 400,
   UNAUTHENTICATED: 401,
+  /** The driver's SM2 signature does not verify (the chaincode's code of the same name, checked here first). */
+  BAD_SIGNATURE: 401,
   ROLE_FORBIDDEN: 403,
   PILE_NOT_IN_SCOPE: 403,
   READ_ONLY_GATEWAY: 403,

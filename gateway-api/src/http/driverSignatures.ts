@@ -1,0 +1,112 @@
+/**
+ * The gateway's own check of a driver's SM2 signature, before any peer work: the messages a driver
+ * signs (an authorization, a refund, a bean purchase or transfer, an envelope claim, a revocation) are
+ * read from the request with the chaincode's own texts (`@evpay/chaincode/client`) and verified with the
+ * wallet's public key from the ledger. A forged or altered message is answered 401 BAD_SIGNATURE here;
+ * the chaincode checks every signature again when it endorses, so this is a first line, never the only
+ * one. The gateway never holds a driver's key: it only verifies.
+ */
+import {
+  authorizationText,
+  beanPurchaseText,
+  beanTransferText,
+  envelopeClaimText,
+  refundText,
+  revocationText,
+  sm2Verify,
+  type Authorization,
+  type BeanPurchase,
+  type BeanTransfer,
+  type EnvelopeClaim,
+  type EvPayTransactionName,
+  type Refund,
+  type Revocation,
+} from '@evpay/chaincode/client';
+import { ChaincodeRejection } from '../fabric/errors';
+import type { OrgLedger } from '../fabric/orgLedger';
+import { ApiError } from './problems';
+
+interface Signed {
+  walletId: string;
+  text(network: string): string;
+  signature: string;
+}
+
+type WithSignature<T> = T & { signature: string };
+
+/** The driver-signed message a transaction's (already validated) argument carries, if any. */
+export function driverSigned(tx: EvPayTransactionName, arg: unknown): Signed | undefined {
+  switch (tx) {
+    case 'StartSession': {
+      const a = (arg as { authorization: WithSignature<Authorization> }).authorization;
+      return { walletId: a.walletId, text: (n) => authorizationText(n, a), signature: a.signature };
+    }
+    case 'RefundWallet': {
+      const r = arg as WithSignature<Refund>;
+      return { walletId: r.walletId, text: (n) => refundText(n, r), signature: r.signature };
+    }
+    case 'BuyBeans': {
+      const p = arg as WithSignature<BeanPurchase>;
+      return { walletId: p.walletId, text: (n) => beanPurchaseText(n, p), signature: p.signature };
+    }
+    case 'TransferBeans': {
+      const t = arg as WithSignature<BeanTransfer>;
+      return { walletId: t.fromWalletId, text: (n) => beanTransferText(n, t), signature: t.signature };
+    }
+    case 'ClaimEnvelope': {
+      const c = arg as WithSignature<EnvelopeClaim>;
+      return { walletId: c.walletId, text: (n) => envelopeClaimText(n, c), signature: c.signature };
+    }
+    case 'RevokeAuthorization': {
+      const r = arg as WithSignature<Revocation>;
+      return { walletId: r.walletId, text: (n) => revocationText(n, r), signature: r.signature };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export class DriverSignatures {
+  private network: string | undefined;
+  /** Wallet id -> public key: a wallet's key never changes, so it is read once. */
+  private readonly keys = new Map<string, string>();
+  constructor(
+    private readonly ledger: OrgLedger,
+    private readonly onRefused: () => void = () => undefined,
+  ) {}
+
+  private async query<T>(tx: string, args: string[]): Promise<T> {
+    return JSON.parse(Buffer.from(await this.ledger.evaluate('client', tx, args)).toString('utf8')) as T;
+  }
+
+  /** Throws 401 BAD_SIGNATURE when the driver's signature does not verify; unknown wallets pass on. */
+  async check(tx: EvPayTransactionName, arg: unknown): Promise<void> {
+    const s = driverSigned(tx, arg);
+    if (!s) return;
+    this.network ??= (
+      await this.query<{ consortium: { networkId: string } }>('GetConsortium', [])
+    ).consortium.networkId;
+    let key = this.keys.get(s.walletId);
+    if (!key) {
+      try {
+        key = (await this.query<{ wallet: { publicKey: string } }>('GetWallet', [s.walletId])).wallet
+          .publicKey;
+      } catch (e) {
+        // An unknown wallet is the chaincode's to answer (404 WALLET_NOT_FOUND), with its own code.
+        if (e instanceof ChaincodeRejection) return;
+        throw e;
+      }
+      this.keys.set(s.walletId, key);
+    }
+    if (!sm2Verify(key, s.text(this.network), s.signature)) {
+      this.onRefused();
+      throw new ApiError(
+        'BAD_SIGNATURE',
+        `the signature of ${tx} does not verify with wallet ${s.walletId}'s key`,
+        {
+          walletId: s.walletId,
+        },
+      );
+    }
+  }
+}
