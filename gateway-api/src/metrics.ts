@@ -49,6 +49,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly ocppRefusedAfterAnswer = new Counter({
+    name: 'evpay_gateway_ocpp_refused_after_answer_total',
+    help: 'OCPP readings (START, PROGRESS, STOP) the ledger refused after the charger was answered: each needs an operator (alert on it)',
+    labelNames: ['kind', 'code'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'evpay_gateway_' });
   }

@@ -35,7 +35,9 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   // Operators' chargers connect over OCPP on the same listener (ocpp/csms.ts); the auditor has none.
   const csms =
     config.role === 'operator'
-      ? new Csms(config, ledger, submitter, logger.child({ component: 'ocpp' }))
+      ? new Csms(config, ledger, submitter, logger.child({ component: 'ocpp' }), (kind, code) =>
+          metrics.ocppRefusedAfterAnswer.inc({ kind, code }),
+        )
       : undefined;
   const app = createApp({
     config,

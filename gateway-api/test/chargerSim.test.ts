@@ -222,6 +222,8 @@ describe("chargers against the gateway's CSMS, the ledger in memory", () => {
   let dir: string;
   let ledger: MemoryLedger;
   let csms: Csms;
+  /** Readings the ledger refused after the charger was answered (the CSMS's alert callback). */
+  const alerts: string[] = [];
   let server: Server;
   let endpoint: string;
   const nowSec = (): number => Math.floor(Date.now() / 1000);
@@ -303,6 +305,7 @@ describe("chargers against the gateway's CSMS, the ledger in memory", () => {
       orgLedger,
       submitter,
       pino({ level: 'silent' }),
+      (kind, code) => alerts.push(`${kind} ${code}`),
     );
     server = createServer((_req, res) => res.writeHead(404).end());
     server.on('upgrade', (req, socket, head) => {
@@ -420,6 +423,8 @@ describe("chargers against the gateway's CSMS, the ledger in memory", () => {
         settled: false,
         failures: [{ step: 'settle', code: 'INSUFFICIENT_FUNDS' }],
       });
+      // The charger was answered before the ledger refused: the gateway raises the alert (its metric).
+      expect(alerts).toContain('START INSUFFICIENT_FUNDS');
     } finally {
       await w.charger.close();
     }

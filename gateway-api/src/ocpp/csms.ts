@@ -135,10 +135,11 @@ export class Csms {
     private readonly ledger: OrgLedger,
     submitter: Submitter,
     private readonly logger: Logger,
+    onRefusedAfterAnswer?: (kind: string, code: string) => void,
   ) {
     this.chargers = new ChargerStore(config.dataDir);
     this.store = new OcppTransactionStore(config.dataDir);
-    this.settler = new Settler(this.store, submitter, ledger, logger);
+    this.settler = new Settler(this.store, submitter, ledger, logger, undefined, onRefusedAfterAnswer);
     this.rpc = new RPCServer({
       protocols: [...PROTOCOLS],
       strictMode: true,

@@ -63,6 +63,8 @@ export class Settler {
     private readonly ledger: OrgLedger,
     private readonly logger: Logger,
     private readonly retryMs = 500,
+    /** Called when the ledger refuses a reading the charger was already answered for (an alert). */
+    private readonly onRefusedAfterAnswer: (kind: string, code: string) => void = () => undefined,
   ) {}
 
   /** Resumes every transaction with queued readings (after a restart). */
@@ -188,7 +190,12 @@ export class Settler {
       if (kind === 'STOP') void this.readSettlement(key);
       return;
     }
-    this.logger.warn({ key, kind, code, message: body?.message }, 'OCPP reading refused by the ledger');
+    // The charger was answered already and OCPP has no message to take that back: an operator must look.
+    this.logger.error(
+      { key, kind, code, message: body?.message, alert: 'ocpp-refused-after-answer' },
+      'OCPP reading refused by the ledger after the charger was answered',
+    );
+    this.onRefusedAfterAnswer(kind, code);
     this.store.update(key, (x) => {
       const o = x.ops[index] as LedgerOp;
       o.status = 'refused';
