@@ -34,10 +34,9 @@ export interface KeeperStats {
 
 export class RewardKeeper {
   private stopped = false;
-  private readonly pending: EvidenceWithData[] = [];
+  /** Blocks read and not yet witnessed, each marked whether it holds a business transaction. */
+  private readonly pending: Array<EvidenceWithData & { business: boolean }> = [];
   private close: (() => void) | undefined;
-  /** Whether a queued block holds a business transaction (then the queue is worth a claim). */
-  private ready = false;
   private claiming: Promise<void> | undefined;
   /** This operator's place among the operators in English-name order, and how many there are. */
   private place = { index: 0, operators: 1 };
@@ -75,7 +74,6 @@ export class RewardKeeper {
 
   private async follow(): Promise<void> {
     this.pending.length = 0;
-    this.ready = false;
     const view = JSON.parse(
       Buffer.from(await this.ledger.evaluate('client', 'GetConsortium', [])).toString('utf8'),
     ) as { operators: Array<{ mspId: string; name: string }> };
@@ -93,8 +91,10 @@ export class RewardKeeper {
     for await (const block of blocks) {
       if (this.stopped || failure !== undefined) break;
       const ev = evidenceOf(block);
-      this.pending.push(ev);
-      if (readBlockData(ev.data, isRewardOverhead).businessTransactions > 0) this.ready = true;
+      this.pending.push({
+        ...ev,
+        business: readBlockData(ev.data, isRewardOverhead).businessTransactions > 0,
+      });
       if (this.claiming === undefined && (this.ready || this.pending.length >= MAX_CLAIM_BLOCKS))
         this.claiming = this.claimPending()
           .catch((e: unknown) => {
@@ -111,7 +111,11 @@ export class RewardKeeper {
   private trimTo(block: number): void {
     while (this.pending.length > 0 && (this.pending[0] as EvidenceWithData).evidence.number <= block)
       this.pending.shift();
-    if (this.pending.length === 0) this.ready = false;
+  }
+
+  /** Whether a queued block holds a business transaction (then the queue is worth a claim). */
+  private get ready(): boolean {
+    return this.pending.some((b) => b.business);
   }
 
   private async claimPending(): Promise<void> {
@@ -151,11 +155,8 @@ export class RewardKeeper {
           },
           'blocks witnessed and rewarded',
         );
-        this.trimTo(batch[batch.length - 1]?.evidence.number ?? 0);
         // What arrived meanwhile waits for its own business block, like the rest.
-        this.ready = this.pending.some(
-          (b) => readBlockData(b.data, isRewardOverhead).businessTransactions > 0,
-        );
+        this.trimTo(batch[batch.length - 1]?.evidence.number ?? 0);
       } catch (e) {
         // Another keeper was first. The refusal names the head the endorsers saw, which may be ahead of
         // our own peer: continue after it rather than after what our peer says (a lagging peer would
