@@ -39,6 +39,21 @@ export interface OrgLedger {
   close(): void;
 }
 
+/** A chaincode answer as its canonical JSON parses (an empty answer is null). */
+export function answerOf<T>(bytes: Uint8Array): T {
+  const text = Buffer.from(bytes).toString('utf8');
+  return (text === '' ? null : JSON.parse(text)) as T;
+}
+
+/** Evaluates a query with the client identity and parses its answer. */
+export async function query<T>(
+  ledger: Pick<OrgLedger, 'evaluate'>,
+  tx: string,
+  args: string[] = [],
+): Promise<T> {
+  return answerOf<T>(await ledger.evaluate('client', tx, args));
+}
+
 export function connectOrgLedger(config: GatewayConfig): OrgLedger {
   const client: grpc.Client = peerClient(config.peer);
   const open = (files: { certPath: string; keyDir: string }): FabricConnection =>

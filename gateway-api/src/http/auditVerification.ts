@@ -4,7 +4,8 @@
  * chaincode's own rule), and the last link compared with the chain head the ledger reports.
  */
 import { verifyAuditChain, type AuditHead, type AuditRecord } from '@evpay/chaincode/client';
-import type { OrgLedger } from '../fabric/orgLedger';
+// Ledger failures reach the app's error handler, which answers them like any call's.
+import { query, type OrgLedger } from '../fabric/orgLedger';
 
 const PAGE = 500;
 
@@ -14,11 +15,6 @@ export interface AuditVerification {
   verified: number;
   head: AuditHead;
   firstBad?: { seq: number; reason: string };
-}
-
-async function query<T>(ledger: OrgLedger, tx: string, args: string[]): Promise<T> {
-  // Ledger failures reach the app's error handler, which answers them like any call's.
-  return JSON.parse(Buffer.from(await ledger.evaluate('client', tx, args)).toString('utf8')) as T;
 }
 
 export async function auditVerification(ledger: OrgLedger, mspId: string): Promise<AuditVerification> {

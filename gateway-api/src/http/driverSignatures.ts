@@ -23,7 +23,7 @@ import {
   type Revocation,
 } from '@evpay/chaincode/client';
 import { ChaincodeRejection } from '../fabric/errors';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { query, type OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from './problems';
 
 interface Signed {
@@ -75,21 +75,17 @@ export class DriverSignatures {
     private readonly onRefused: () => void = () => undefined,
   ) {}
 
-  private async query<T>(tx: string, args: string[]): Promise<T> {
-    return JSON.parse(Buffer.from(await this.ledger.evaluate('client', tx, args)).toString('utf8')) as T;
-  }
-
   /** Throws 401 BAD_SIGNATURE when the driver's signature does not verify; unknown wallets pass on. */
   async check(tx: EvPayTransactionName, arg: unknown): Promise<void> {
     const s = driverSigned(tx, arg);
     if (!s) return;
     this.network ??= (
-      await this.query<{ consortium: { networkId: string } }>('GetConsortium', [])
+      await query<{ consortium: { networkId: string } }>(this.ledger, 'GetConsortium')
     ).consortium.networkId;
     let key = this.keys.get(s.walletId);
     if (!key) {
       try {
-        key = (await this.query<{ wallet: { publicKey: string } }>('GetWallet', [s.walletId])).wallet
+        key = (await query<{ wallet: { publicKey: string } }>(this.ledger, 'GetWallet', [s.walletId])).wallet
           .publicKey;
       } catch (e) {
         // An unknown wallet is the chaincode's to answer (404 WALLET_NOT_FOUND), with its own code.

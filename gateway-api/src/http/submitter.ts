@@ -12,7 +12,7 @@ import {
   validationCodeName,
 } from '../fabric/errors';
 import type { Committed, Endorsed } from '../fabric/ledger';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { answerOf, type OrgLedger } from '../fabric/orgLedger';
 import type { GatewayMetrics } from '../metrics';
 import type { IdempotencyRecord, IdempotencyStore, StoredResponse } from '../store/idempotency';
 import { ApiError, chaincodeStatus } from './problems';
@@ -22,11 +22,6 @@ export interface Answer extends StoredResponse {
   /** True when the answer was the stored first outcome of an Idempotency-Key. */
   replayed?: boolean;
 }
-
-const decode = (bytes: Uint8Array): unknown => {
-  const text = Buffer.from(bytes).toString('utf8');
-  return text === '' ? null : (JSON.parse(text) as unknown);
-};
 
 /** The HTTP answer of a ledger failure (ApiError for the gateway's own, the chaincode's code otherwise). */
 export function failureAnswer(e: unknown): StoredResponse {
@@ -60,7 +55,7 @@ export function failureAnswer(e: unknown): StoredResponse {
 
 const committedAnswer = (c: { txId: string; blockNumber: bigint; result: Uint8Array }): StoredResponse => ({
   status: 200,
-  body: { txId: c.txId, blockNumber: Number(c.blockNumber), result: decode(c.result) },
+  body: { txId: c.txId, blockNumber: Number(c.blockNumber), result: answerOf<unknown>(c.result) },
 });
 
 /** Whether an answer is the final outcome (kept for the key) or may change on retry (5xx). */
@@ -79,7 +74,10 @@ export class Submitter {
   async evaluate(call: PreparedCall): Promise<Answer> {
     const end = this.metrics.evaluateLatency.startTimer({ tx: call.tx });
     try {
-      return { status: 200, body: decode(await this.ledger.evaluate(call.identity, call.tx, call.args)) };
+      return {
+        status: 200,
+        body: answerOf<unknown>(await this.ledger.evaluate(call.identity, call.tx, call.args)),
+      };
     } catch (e) {
       return failureAnswer(e);
     } finally {

@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { evpayTransactions } from '@evpay/chaincode/client';
 import type { Principal } from '../auth/credentials';
 import type { GatewayConfig } from '../config';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { query, type OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from '../http/problems';
 import type { Submitter } from '../http/submitter';
 import { ChargerStore } from './chargers';
@@ -189,13 +189,11 @@ export class Csms {
     pileId: string,
   ): Promise<{ pileId: string; operator: string; status: string; publicKey: string } | undefined> {
     try {
-      const bytes = await this.ledger.evaluate('client', 'GetPile', [pileId]);
-      return JSON.parse(Buffer.from(bytes).toString('utf8')) as {
-        pileId: string;
-        operator: string;
-        status: string;
-        publicKey: string;
-      };
+      return await query<{ pileId: string; operator: string; status: string; publicKey: string }>(
+        this.ledger,
+        'GetPile',
+        [pileId],
+      );
     } catch (e) {
       if ((e as { error?: { code?: string } }).error?.code === 'PILE_NOT_FOUND') return undefined;
       throw e;
@@ -204,8 +202,7 @@ export class Csms {
 
   private async networkId(): Promise<string> {
     if (this.network === undefined) {
-      const bytes = await this.ledger.evaluate('client', 'GetConsortium', []);
-      const c = JSON.parse(Buffer.from(bytes).toString('utf8')) as { consortium: { networkId: string } };
+      const c = await query<{ consortium: { networkId: string } }>(this.ledger, 'GetConsortium');
       this.network = c.consortium.networkId;
     }
     return this.network;

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Submitter, Answer } from '../http/submitter';
 import type { PreparedCall } from '../http/transactions';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { query, type OrgLedger } from '../fabric/orgLedger';
 import type { LedgerOp, OcppTransaction, OcppTransactionStore } from './transactions';
 
 /** The credential id the OCPP bridge's sends are kept under in the idempotency store. */
@@ -213,8 +213,7 @@ export class Settler {
     const t = this.store.get(key);
     if (!t) return;
     try {
-      const bytes = await this.ledger.evaluate('client', 'GetSession', [t.pileId, t.sessionId]);
-      const s = settlementOf(JSON.parse(Buffer.from(bytes).toString('utf8')));
+      const s = settlementOf(await query<unknown>(this.ledger, 'GetSession', [t.pileId, t.sessionId]));
       this.store.update(key, (x) => {
         x.state = 'settled';
         x.settledAt ??= Date.now();

@@ -18,7 +18,7 @@ import {
 } from '@evpay/chaincode/client';
 import type { Logger } from 'pino';
 import { ChaincodeRejection, TransactionInvalidated } from '../fabric/errors';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { answerOf, query, type OrgLedger } from '../fabric/orgLedger';
 import { evidenceOf, type EvidenceWithData } from './evidence';
 
 export interface KeeperOptions {
@@ -50,8 +50,7 @@ export class RewardKeeper {
 
   /** The witness head (block 0 before the first claim). */
   private async head(): Promise<WitnessHead> {
-    const bytes = await this.ledger.evaluate('client', 'GetWitnessHead', []);
-    return JSON.parse(Buffer.from(bytes).toString('utf8')) as WitnessHead;
+    return query<WitnessHead>(this.ledger, 'GetWitnessHead');
   }
 
   /** Runs until stop(); every failure is logged and followed by a fresh start from the head. */
@@ -74,9 +73,10 @@ export class RewardKeeper {
 
   private async follow(): Promise<void> {
     this.pending.length = 0;
-    const view = JSON.parse(
-      Buffer.from(await this.ledger.evaluate('client', 'GetConsortium', [])).toString('utf8'),
-    ) as { operators: Array<{ mspId: string; name: string }> };
+    const view = await query<{ operators: Array<{ mspId: string; name: string }> }>(
+      this.ledger,
+      'GetConsortium',
+    );
     const names = view.operators.map((o) => o.name).sort();
     const mine = view.operators.find((o) => o.mspId === this.ledger.mspId);
     this.place = { index: mine ? names.indexOf(mine.name) : 0, operators: Math.max(1, names.length) };
@@ -139,10 +139,10 @@ export class RewardKeeper {
           {},
           transient,
         );
-        const r = JSON.parse(Buffer.from(c.result).toString('utf8')) as {
+        const r = answerOf<{
           witnessed: number;
           rewardedFen: number;
-        };
+        }>(c.result);
         this.stats.claims++;
         this.stats.blocksWitnessed += r.witnessed;
         this.stats.rewardedFen += r.rewardedFen;

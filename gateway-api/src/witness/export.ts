@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headerBytes, type WitnessEntry, type WitnessHead } from '@evpay/chaincode/client';
-import type { OrgLedger } from '../fabric/orgLedger';
+import { query, type OrgLedger } from '../fabric/orgLedger';
 import { evidenceOf } from '../rewards/evidence';
 import { dataFile, headerFile, WITNESS_FILE } from './verify';
 
@@ -42,10 +42,8 @@ export class ExportRefused extends Error {}
 /** ListWitness answers up to this many entries a call. */
 const PAGE = 500;
 
-const json = <T>(bytes: Uint8Array): T => JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
-
 export async function exportWitness(ledger: WitnessSource, o: ExportOptions): Promise<ExportSummary> {
-  const head = json<WitnessHead>(await ledger.evaluate('client', 'GetWitnessHead', []));
+  const head = await query<WitnessHead>(ledger, 'GetWitnessHead');
   const from = o.from ?? 1;
   const to = o.to ?? head.block;
   if (head.block < 1) throw new ExportRefused('no block is witnessed yet');
@@ -58,7 +56,7 @@ export async function exportWitness(ledger: WitnessSource, o: ExportOptions): Pr
 
   const entries: WitnessEntry[] = [];
   for (let next = from; next <= to;) {
-    const page = json<WitnessEntry[]>(await ledger.evaluate('client', 'ListWitness', [String(next)]));
+    const page = await query<WitnessEntry[]>(ledger, 'ListWitness', [String(next)]);
     entries.push(...page.filter((e) => e.block <= to));
     const last = page[page.length - 1];
     if (!last || page.length < PAGE || last.block >= to) break;
