@@ -124,6 +124,8 @@ test('with the leader stopped, leadership passes to the next operator in name or
   const observer = nodes[nodes.length - 1] as (typeof nodes)[number];
   const leader = await waitFor('a leader', () => leaderSeenBy(observer.node));
   const stopped = nodes.find((o) => o.consenterId === leader) as (typeof nodes)[number];
+  // Watch leadership from an orderer that stays up (earlier tests may have made the observer the leader).
+  const watcher = nodes.find((o) => o.consenterId !== leader) as (typeof nodes)[number];
   const next = (nodes.find((o) => o.consenterId > leader) ?? (nodes[0] as (typeof nodes)[number]))
     .consenterId;
   await stopNode(stopped.node);
@@ -141,7 +143,9 @@ test('with the leader stopped, leadership passes to the next operator in name or
       expect(e.reward.paid[mspOfConsenter.get(leader) as string]).toBeUndefined();
       expect(e.reward.paid[mspOfConsenter.get(next) as string]).toBeGreaterThan(e.reward.amountFen / 2 - 1);
     }
-    expect(await leaderSeenBy(observer.node)).toBe(next);
+    await waitFor(`${watcher.node} to see consenter ${next} lead`, async () =>
+      (await leaderSeenBy(watcher.node)) === next ? true : undefined,
+    );
   } finally {
     await startNode(stopped.node);
   }
