@@ -3,7 +3,7 @@
  * orderers' block signatures). Fabric's MSP stays on ECDSA (see README, Cryptography); this wrapper
  * exists only so the chaincode can check a block's consenter signatures itself.
  */
-import { X509Certificate, createHash, verify } from 'node:crypto';
+import { X509Certificate, createHash, verify, type KeyObject } from 'node:crypto';
 
 export function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
@@ -40,10 +40,35 @@ export function certificateFacts(pem: string): CertificateFacts | undefined {
   }
 }
 
+/**
+ * Public keys of the certificates seen, by PEM: the same few consenter certificates sign every block, and
+ * parsing one (X509Certificate) cost more than the signature check itself in a profile of block claims
+ * under load. A bounded LRU; it changes speed only, never a result (a PEM always gives the same key).
+ */
+export const CERTIFICATE_KEY_CAPACITY = 64;
+const keys = new Map<string, KeyObject | null>();
+
+function publicKeyOf(certPem: string): KeyObject | null {
+  let key = keys.get(certPem);
+  if (key === undefined) {
+    try {
+      key = new X509Certificate(certPem).publicKey;
+    } catch {
+      key = null;
+    }
+  }
+  keys.delete(certPem);
+  keys.set(certPem, key);
+  if (keys.size > CERTIFICATE_KEY_CAPACITY) keys.delete(keys.keys().next().value as string);
+  return key;
+}
+
 /** ECDSA over SHA-256 of `data` (DER signature), checked with the certificate's public key. */
 export function verifyEcdsaSha256(certPem: string, data: Uint8Array, signature: Uint8Array): boolean {
+  const key = publicKeyOf(certPem);
+  if (!key) return false;
   try {
-    return verify('sha256', data, new X509Certificate(certPem).publicKey, signature);
+    return verify('sha256', data, key, signature);
   } catch {
     return false;
   }
