@@ -7,9 +7,13 @@ export {
   beanPurchaseText,
   beanTransferText,
   envelopeClaimText,
+  idTagDigest,
   readingText,
   refundText,
   revocationText,
+  standingIdOf,
+  standingRevocationText,
+  standingText,
   walletIdOf,
   type Authorization,
   type BeanPurchase,
@@ -19,7 +23,11 @@ export {
   type ReadingKind,
   type Refund,
   type Revocation,
+  type StandingAuthorization,
+  type StandingRevocation,
 } from './domain/messages';
+/** The longest a standing authorization of an RFID card may run (standing.ts). */
+export { MAX_STANDING_TTL_SEC } from './domain/standing';
 export {
   isValidSm2PublicKey,
   sm2GenerateKeyPair,
@@ -64,6 +72,8 @@ export { answerJsonSchemas, evpayAnswers, type EvPayAnswerSchemas } from './doma
 export { ERROR_CODES, type ErrorCategory, type ErrorCode } from './domain/errors';
 /** The audit chain's offline check (SM3 digests and links), for auditors and the gateway. */
 export { verifyAuditChain, type AuditHead, type AuditRecord, type ChainVerdict } from './domain/audit';
+/** Session calls a gateway may send together in one SessionBatch transaction (BATCH RULE). */
+export { BATCHABLE, MAX_BATCH_CALLS, type BatchableTransaction } from './domain/batch';
 /** How an `integer` argument's wire string is read (decimal digits become a number). */
 export { toInteger } from './domain/api';
 /** Block evidence as the chaincode reads it, for the gateway's reward keeper and the auditors' tools. */

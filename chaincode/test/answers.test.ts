@@ -293,7 +293,7 @@ describe('the answers of a story through every transaction parse with their sche
     });
   });
 
-  test('sessions: StartSession, RecordReading, GetSession, StopSession, RevokeAuthorization', async () => {
+  test('sessions: StartSession, RecordReading, GetSession, StopSession, SessionBatch, RevokeAuthorization', async () => {
     const started = await call(client(B), 'StartSession', {
       authorization: driver.authorize(pileB.pileId, 5_000, T0 + HOUR, 'ans-s1', 3),
       startReading: pileB.reading('START', 's1', 0, T0),
@@ -327,6 +327,26 @@ describe('the answers of a story through every transaction parse with their sche
       closedAsStale: false,
       period: PERIOD,
     });
+    // Three session calls in one transaction: a start and its stop (no energy, so no money moves) and
+    // the stop again, refused; the others stand.
+    const batch = await call(client(B), 'SessionBatch', {
+      calls: [
+        {
+          tx: 'StartSession',
+          args: {
+            authorization: driver.authorize(pileB.pileId, 1_000, T0 + 2 * HOUR, 'ans-b1'),
+            startReading: pileB.reading('START', 'b1', 20_000, T0 + HOUR),
+          },
+        },
+        { tx: 'StopSession', args: { stopReading: pileB.reading('STOP', 'b1', 20_000, T0 + HOUR) } },
+        { tx: 'StopSession', args: { stopReading: pileB.reading('STOP', 'b1', 20_000, T0 + HOUR) } },
+      ],
+    });
+    expect(batch.results.map((r) => (r.ok ? r.result.status : r.error.code))).toEqual([
+      'open',
+      'settled',
+      'SESSION_ALREADY_SETTLED',
+    ]);
     // A session left open, closed as stale later.
     await call(client(B), 'StartSession', {
       authorization: driver.authorize(idle.pileId, 1_000, T0 + HOUR + 600, 'ans-stale'),
@@ -367,15 +387,16 @@ describe('the answers of a story through every transaction parse with their sche
     expect(stale).toMatchObject({ status: 'settled', settlement: { closedAsStale: true, energyWh: 0 } });
     expect(stale.stop).toEqual({ meterWh: 0, readAt: T0 + HOUR, kind: 'STOP' });
     const byWallet = await call(auditor(), 'FindSessions', { by: 'wallet', walletId: driver.walletId });
-    expect(byWallet.map((s) => s.sessionId)).toEqual(['s1', 'st1']);
+    expect(byWallet.map((s) => s.sessionId)).toEqual(['s1', 'b1', 'st1']);
     const byPile = await call(client(A), 'FindSessions', {
       by: 'pile',
       pileId: pileB.pileId,
-      window: { from: T0, to: T0 + HOUR },
+      window: { from: T0, to: T0 + HOUR - 1 },
     });
+    // b1, started at T0 + HOUR, is outside the window.
     expect(byPile.map((s) => s.sessionId)).toEqual(['s1']);
     const settledAtB = await call(auditor(), 'FindSessions', { by: 'operator', mspId: B, period: PERIOD });
-    expect(settledAtB.map((s) => s.sessionId)).toEqual(['s1', 'st1']);
+    expect(settledAtB.map((s) => s.sessionId)).toEqual(['b1', 's1', 'st1']);
   });
 
   test('clearing: GetPositions, RollUpPositions, ClosePeriod, ConfirmTransfer, GetClearing', async () => {
@@ -462,6 +483,30 @@ describe('the answers of a story through every transaction parse with their sche
     expect(evpayAnswers.ClaimBlockRewards.parse(raw)).toMatchObject({ witnessed: 4 });
     expect((await call(auditor(), 'GetWitnessHead')).block).toBe(4);
     expect((await call(auditor(), 'ListWitness', 1)).map((e) => e.block)).toEqual([1, 2, 3, 4]);
+  });
+
+  test('standing authorizations: RegisterStanding, GetStanding, GetStandingByTag, StartSession on a card, RevokeStanding', async () => {
+    // After the clearing and the audit checks, with the friend's wallet, so nothing before changes.
+    await call(client(A), 'TopUp', { walletId: friend.walletId, amountFen: 3_000, reference: 'pay-card' });
+    const card = friend.standing(B, 'ANS-CARD', 2_000, 5_000, 3, peer.now() + 30 * 24 * HOUR, 'ans-standing');
+    const registered = await call(client(B), 'RegisterStanding', card);
+    expect(registered).toMatchObject({ status: 'active', sessions: 0, spentFen: 0 });
+    expect(await call(auditor(), 'GetStanding', registered.standingId)).toEqual(registered);
+    expect(await call(auditor(), 'GetStandingByTag', { operator: B, idTagSm3: card.idTagSm3 })).toEqual(
+      registered,
+    );
+    const started = await call(client(B), 'StartSession', {
+      standing: { standingId: registered.standingId, idTagSm3: card.idTagSm3 },
+      startReading: pileB.reading('START', 'card1', 20_000, peer.now()),
+    });
+    expect(started).toMatchObject({ standingId: registered.standingId, capFen: 2_000 });
+    // The open session is on the standing authorization's own key (the optional `open`).
+    expect((await call(auditor(), 'GetStanding', registered.standingId)).open).toEqual({
+      pileId: pileB.pileId,
+      sessionId: 'card1',
+    });
+    const revoked = await call(client(B), 'RevokeStanding', { standingId: registered.standingId });
+    expect(revoked).toMatchObject({ status: 'revoked', revokedBy: B, revokedAt: expect.any(Number) });
   });
 
   test('the story answered every transaction of the registry', () => {

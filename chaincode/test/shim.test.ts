@@ -391,7 +391,8 @@ describe('errors and the runtime around the contract', () => {
         contentSchema: {
           type: 'object',
           additionalProperties: false,
-          required: ['authorization', 'startReading'],
+          // authorization or standing: one of the two, checked by the rule (sessions.ts)
+          required: ['startReading'],
         },
       },
     });

@@ -39,7 +39,15 @@ import {
   startSession,
   stopSession,
 } from '../domain/sessions';
+import { runSessionBatch } from '../domain/batch';
 import { findSessions, periodPositions } from '../domain/lookups';
+import {
+  getStanding,
+  registerStanding,
+  revokeStanding,
+  standingByTag,
+  standingIdSchema,
+} from '../domain/standing';
 import {
   claimBlockRewards,
   consenters,
@@ -147,6 +155,20 @@ export class EvPayContract extends Contract {
   @Transaction()
   async RevokeAuthorization(ctx: Context, revocation: string): Promise<string> {
     return run(ctx, (tx) => revokeAuthorization(tx, json(revocation, 'revocation')));
+  }
+  /** Several session calls in one transaction, for a gateway under load (domain/batch.ts). */
+  @Transaction()
+  async SessionBatch(ctx: Context, batch: string): Promise<string> {
+    return run(ctx, (tx) => runSessionBatch(tx, json(batch, 'batch')));
+  }
+  /** A driver's standing authorization of an RFID card, registered by the card's issuer (domain/standing.ts). */
+  @Transaction()
+  async RegisterStanding(ctx: Context, standing: string): Promise<string> {
+    return run(ctx, (tx) => registerStanding(tx, json(standing, 'standing')));
+  }
+  @Transaction()
+  async RevokeStanding(ctx: Context, revocation: string): Promise<string> {
+    return run(ctx, (tx) => revokeStanding(tx, json(revocation, 'standing revocation')));
   }
 
   // --- electric beans ---
@@ -300,6 +322,21 @@ export class EvPayContract extends Contract {
       reader((tx) =>
         getSession(tx, parse(pileIdSchema, pileId, 'pileId'), parse(idSchema, sessionId, 'sessionId')),
       ),
+    );
+  }
+  @Transaction(false)
+  async GetStanding(ctx: Context, standingId: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => getStanding(tx, parse(standingIdSchema, standingId, 'standingId'))),
+    );
+  }
+  /** {"operator", "idTagSm3"}: what a CSMS asks when a charger presents a card. */
+  @Transaction(false)
+  async GetStandingByTag(ctx: Context, query: string): Promise<string> {
+    return run(
+      ctx,
+      reader((tx) => standingByTag(tx, json(query, 'standing lookup'))),
     );
   }
   /**

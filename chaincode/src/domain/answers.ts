@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import { jsonSchemaOf, type EvPayResults, type EvPayTransactionName } from './api';
 import { POSITION_FIELDS, type PositionField } from './clearing';
+import { ERROR_CATEGORIES, ERROR_CODES, type ErrorCategory, type ErrorCode } from './errors';
 import { proposeSchema } from './governance';
 import { paramsDraftSchema } from './params';
 import { PERIOD_KINDS, tariffDraftSchema, type PeriodKind } from './tariff';
@@ -28,6 +29,16 @@ const int = z.number().int();
 /** One integer field per name of a fixed list (position fields, tariff period kinds). */
 const integers = <K extends string>(names: readonly K[]): Record<K, typeof int> =>
   Object.fromEntries(names.map((n) => [n, int])) as Record<K, typeof int>;
+
+/** A rule's refusal, as a batch call's answer carries it (DomainError.toJSON). */
+export const chaincodeErrorSchema = z
+  .object({
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    category: z.enum(Object.keys(ERROR_CATEGORIES) as [ErrorCategory, ...ErrorCategory[]]),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .strict();
 
 // --- consortium and governance ---
 
@@ -160,6 +171,7 @@ export const sessionRecordSchema = z
     capFen: int,
     maxBeans: int.optional(),
     beansHeld: int.optional(),
+    standingId: z.string().optional(),
     tariffVersion: int,
     beanWh: int,
     maxOpenSec: int,
@@ -169,6 +181,29 @@ export const sessionRecordSchema = z
     status: z.enum(['open', 'settled']),
     stop: meterReadingSchema.optional(),
     settlement: settlementSchema.optional(),
+  })
+  .strict();
+
+/** A standing authorization of an RFID card with its counters (standing.ts). */
+export const standingRecordSchema = z
+  .object({
+    standingId: z.string(),
+    walletId: z.string(),
+    operator: z.string(),
+    idTagSm3: z.string(),
+    capFen: int,
+    totalCapFen: int,
+    maxSessions: int,
+    maxBeans: int,
+    nonce: z.string(),
+    expiresAt: int,
+    registeredAt: int,
+    status: z.enum(['active', 'revoked']),
+    revokedAt: int.optional(),
+    revokedBy: z.string().optional(),
+    sessions: int,
+    spentFen: int,
+    open: z.object({ pileId: z.string(), sessionId: z.string() }).strict().optional(),
   })
   .strict();
 
@@ -326,6 +361,18 @@ export const evpayAnswers = {
   RecordReading: sessionRecordSchema,
   CloseStaleSession: sessionRecordSchema,
   RevokeAuthorization: z.object({ walletId: z.string(), nonce: z.string(), revokedAt: int }).strict(),
+  SessionBatch: z
+    .object({
+      results: z.array(
+        z.discriminatedUnion('ok', [
+          z.object({ ok: z.literal(true), result: sessionRecordSchema }).strict(),
+          z.object({ ok: z.literal(false), error: chaincodeErrorSchema }).strict(),
+        ]),
+      ),
+    })
+    .strict(),
+  RegisterStanding: standingRecordSchema,
+  RevokeStanding: standingRecordSchema,
   // electric beans
   IssueBeans: issuanceStateSchema,
   AllocateRebateFloat: pileRecordSchema,
@@ -368,6 +415,8 @@ export const evpayAnswers = {
   ListPiles: z.object({ piles: z.array(pileRecordSchema), next: z.string().optional() }).strict(),
   GetWallet: z.object({ wallet: walletRecordSchema, beans: z.array(beanBalanceRecordSchema) }).strict(),
   GetSession: sessionRecordSchema,
+  GetStanding: standingRecordSchema,
+  GetStandingByTag: standingRecordSchema,
   FindSessions: z.array(sessionRecordSchema),
   GetPositions: z
     .object({

@@ -62,6 +62,7 @@ import {
   type tally,
   type vote,
 } from './governance';
+import { batchSchema, type runSessionBatch } from './batch';
 import { bySchema, type findSessions, type periodPositions } from './lookups';
 import {
   claimBlocksSchema,
@@ -98,6 +99,16 @@ import {
   type startSession,
   type stopSession,
 } from './sessions';
+import {
+  registerStandingSchema,
+  revokeStandingSchema,
+  standingByTagSchema,
+  standingIdSchema,
+  type getStanding,
+  type registerStanding,
+  type revokeStanding,
+  type standingByTag,
+} from './standing';
 import { idSchema, mspIdSchema } from './validate';
 import {
   openSchema,
@@ -188,6 +199,18 @@ export const evpayTransactions = {
   RecordReading: submit('Records a progress reading of an open session.', json('record', recordSchema)),
   CloseStaleSession: submit('Settles a session whose pile went silent.', json('close', staleSchema)),
   RevokeAuthorization: submit('Revokes an unused driver authorization.', json('revocation', revokeSchema)),
+  SessionBatch: submit(
+    'Runs several session calls in one transaction, each answered on its own (domain/batch.ts).',
+    json('batch', batchSchema),
+  ),
+  RegisterStanding: submit(
+    "Registers a driver's signed standing authorization of an RFID card (by the card's issuer).",
+    json('standing', registerStandingSchema),
+  ),
+  RevokeStanding: submit(
+    'Revokes a standing authorization (signed by the driver, or by the issuer).',
+    json('revocation', revokeStandingSchema),
+  ),
   // electric beans
   IssueBeans: submit('Issues beans backed by the operator rewards.', json('issue', issueSchema)),
   AllocateRebateFloat: submit("Moves beans to a pile's rebate float.", json('float', floatSchema)),
@@ -231,6 +254,11 @@ export const evpayTransactions = {
   ListPiles: query("An operator's piles, 500 per page.", json('query', listSchema)),
   GetWallet: query('A wallet and its bean balances.', text('walletId', walletIdSchema)),
   GetSession: query('A session.', text('pileId', pileIdSchema), text('sessionId', idSchema)),
+  GetStanding: query('A standing authorization and its counters.', text('standingId', standingIdSchema)),
+  GetStandingByTag: query(
+    'The standing authorization last registered for a card (idTag digest) at an operator.',
+    json('query', standingByTagSchema),
+  ),
   FindSessions: query("Sessions of a pile, a wallet, or an operator's period.", json('query', bySchema)),
   GetPositions: query('Running positions of a clearing period.', json('query', positionsQuerySchema)),
   GetIssuance: query("An operator's bean issuance.", text('mspId', mspIdSchema)),
@@ -285,6 +313,9 @@ export interface EvPayResults {
   RecordReading: Answer<typeof recordReading>;
   CloseStaleSession: Answer<typeof closeStaleSession>;
   RevokeAuthorization: Answer<typeof revokeAuthorization>;
+  SessionBatch: Answer<typeof runSessionBatch>;
+  RegisterStanding: Answer<typeof registerStanding>;
+  RevokeStanding: Answer<typeof revokeStanding>;
   IssueBeans: Answer<typeof issueBeans>;
   AllocateRebateFloat: Answer<typeof allocateRebateFloat>;
   BuyBeans: Answer<typeof buyBeans>;
@@ -306,6 +337,8 @@ export interface EvPayResults {
   ListPiles: Answer<typeof listPiles>;
   GetWallet: { wallet: Answer<typeof getWallet>; beans: Answer<typeof walletBeans> };
   GetSession: Answer<typeof getSession>;
+  GetStanding: Answer<typeof getStanding>;
+  GetStandingByTag: Answer<typeof standingByTag>;
   FindSessions: Answer<typeof findSessions>;
   GetPositions: Answer<typeof periodPositions>;
   GetIssuance: Answer<typeof issuanceState>;

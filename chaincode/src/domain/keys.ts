@@ -40,6 +40,10 @@ export const Keys = {
   pile: (pileId: string) => k('pile', pileId),
   pilesPrefix: () => 'pile' + SEP,
   wallet: (walletId: string) => k('wallet', walletId),
+  /** A driver's standing authorization of a card (standing.ts), and its counters. */
+  standing: (standingId: string) => k('standing', standingId),
+  /** The standing authorization last registered for a card (by its idTag digest) at an operator. */
+  standingByTag: (operator: string, idTagSm3: string) => k('standing-tag', operator, idTagSm3),
   nonce: (walletId: string, nonce: string) => k('nonce', walletId, nonce),
   /** An operator's own reference for a state change (payment id, request id): a replay finds it taken. */
   opReference: (kind: string, mspId: string, reference: string) => k('ref', kind, mspId, reference),

@@ -9,7 +9,16 @@ import { sm2Verify, sm3Hex } from '../crypto';
 import { fail } from './errors';
 
 export type SignedKind =
-  'AUTH' | 'REVOKE' | 'READING' | 'BEANS-BUY' | 'BEANS-TRANSFER' | 'ENVELOPE-CLAIM' | 'REFUND';
+  | 'AUTH'
+  | 'REVOKE'
+  | 'READING'
+  | 'BEANS-BUY'
+  | 'BEANS-TRANSFER'
+  | 'ENVELOPE-CLAIM'
+  | 'REFUND'
+  | 'STANDING'
+  | 'STANDING-REVOKE'
+  | 'IDTAG';
 
 function text(
   kind: SignedKind,
@@ -96,6 +105,60 @@ export interface Refund {
 }
 export const refundText = (network: string, r: Refund): string =>
   text('REFUND', network, [r.walletId, r.operator, r.amountFen, r.nonce, r.expiresAt]);
+
+/**
+ * A driver's standing authorization of an RFID card (standing.ts): any pile of `operator` (the card's
+ * issuer) may start sessions with the card whose digest is `idTagSm3` (idTagDigest, never the raw card
+ * id) on this wallet, each holding at most `capFen` of wallet money and `maxBeans` of the operator's
+ * beans, at most `maxSessions` sessions and `totalCapFen` charged in all, until `expiresAt`.
+ */
+export interface StandingAuthorization {
+  walletId: string;
+  operator: string;
+  idTagSm3: string;
+  capFen: number;
+  totalCapFen: number;
+  maxSessions: number;
+  maxBeans: number;
+  nonce: string;
+  expiresAt: number;
+}
+export const standingText = (network: string, s: StandingAuthorization): string =>
+  text('STANDING', network, [
+    s.walletId,
+    s.operator,
+    s.idTagSm3,
+    s.capFen,
+    s.totalCapFen,
+    s.maxSessions,
+    s.maxBeans,
+    s.nonce,
+    s.expiresAt,
+  ]);
+
+/** A driver's revocation of a standing authorization, by its id (standingIdOf). */
+export interface StandingRevocation {
+  walletId: string;
+  standingId: string;
+}
+export const standingRevocationText = (network: string, r: StandingRevocation): string =>
+  text('STANDING-REVOKE', network, [r.walletId, r.standingId]);
+
+/**
+ * IDTAG DIGEST RULE (written once): a card's id is never written to the ledger, only
+ *   idTagSm3 = SM3("EVPAY/IDTAG/1" LF networkId LF idTag), lowercase hex
+ * so no member reads card numbers off the ledger, and a digest of one network means nothing in another.
+ * A card id is short (an RFID UID is 4 to 10 bytes): the digest hides it from a casual reader, not from
+ * a search of every possible UID.
+ */
+export const idTagDigest = (network: string, idTag: string): string =>
+  sm3Hex(text('IDTAG', network, [idTag]));
+
+/**
+ * STANDING ID RULE (written once): a standing authorization is named SM3(walletId "/" nonce), lowercase
+ * hex: derived from what the driver signed, and unique because the nonce is spent at registration.
+ */
+export const standingIdOf = (walletId: string, nonce: string): string => sm3Hex(`${walletId}/${nonce}`);
 
 /** A wallet's id: SM3 of its uncompressed public key bytes, lowercase hex. */
 export function walletIdOf(publicKeyHex: string): string {

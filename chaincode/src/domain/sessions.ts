@@ -36,6 +36,7 @@ import { getOwnPile, getPile, pileIdSchema, type Pile } from './piles';
 import { exists, getJson, putJson, emit } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
 import { consumeNonce } from './replay';
+import { settleOnStanding, standingGrant, standingRefSchema, startOnStanding } from './standing';
 import { available, getWallet, putWallet, walletIdSchema, nonceSchema } from './wallets';
 import { idSchema, parse, positiveFenSchema, signatureSchema, timestampSchema, whSchema } from './validate';
 
@@ -70,6 +71,10 @@ const readingSchema = (kind: z.ZodType<MeterReading['kind']>) =>
     })
     .strict();
 
+/**
+ * A start names exactly one of: the driver's signed `authorization` of this one session, or a `standing`
+ * authorization of an RFID card (standing.ts, STANDING RULE) with the card's digest.
+ */
 export const startSchema = z
   .object({
     authorization: z
@@ -82,7 +87,9 @@ export const startSchema = z
         expiresAt: timestampSchema,
         signature: signatureSchema,
       })
-      .strict(),
+      .strict()
+      .optional(),
+    standing: standingRefSchema.optional(),
     startReading: readingSchema(z.literal('START')),
   })
   .strict();
@@ -107,6 +114,8 @@ export interface Session {
   capFen: number;
   /** The driver's bean limit (signed) and the beans held for the session at its start (BEAN HOLD RULE). */
   maxBeans?: number;
+  /** The standing authorization it was started on (standing.ts), absent for a per-session authorization. */
+  standingId?: string;
   beansHeld?: number;
   tariffVersion: number;
   beanWh: number;
@@ -171,22 +180,29 @@ async function checkReading(
 export async function startSession(ctx: TxContext, input: unknown): Promise<Session> {
   const req = parse(startSchema, input, 'start');
   const { authorization: auth, startReading: reading } = req;
-  if (auth.pileId !== reading.pileId)
+  if ((auth === undefined) === (req.standing === undefined))
+    fail('INVALID_ARGUMENT', 'start: exactly one of authorization and standing', { path: 'authorization' });
+  if (auth && auth.pileId !== reading.pileId)
     fail('READING_MISMATCH', 'authorization and start reading name different piles');
-  const pile = await getOwnPile(ctx, auth.pileId);
+  const pile = await getOwnPile(ctx, reading.pileId);
   if (pile.status !== 'active') fail('PILE_NOT_ACTIVE', `pile ${pile.pileId} is ${pile.status}`);
   if (pile.activeSession)
     fail('PILE_BUSY', `pile ${pile.pileId} has an open session`, { sessionId: pile.activeSession });
-  const wallet = await getWallet(ctx, auth.walletId);
-  requireSignature(
-    wallet.publicKey,
-    authorizationText(await networkId(ctx), auth),
-    auth.signature,
-    'authorization',
-  );
-  if (auth.expiresAt < ctx.now)
-    fail('AUTHORIZATION_EXPIRED', 'the driver authorization has expired', { expiresAt: auth.expiresAt });
-  if (auth.expiresAt > ctx.now + MAX_AUTHORIZATION_TTL_SEC)
+  const standing = req.standing ? await standingGrant(ctx, req.standing, pile.operator) : undefined;
+  // What the session may hold: the driver's signature on this session, or the card's standing bounds.
+  const grant = auth ?? (standing as NonNullable<typeof standing>);
+  const wallet = await getWallet(ctx, grant.walletId);
+  if (auth) {
+    requireSignature(
+      wallet.publicKey,
+      authorizationText(await networkId(ctx), auth),
+      auth.signature,
+      'authorization',
+    );
+    if (auth.expiresAt < ctx.now)
+      fail('AUTHORIZATION_EXPIRED', 'the driver authorization has expired', { expiresAt: auth.expiresAt });
+  }
+  if (auth && auth.expiresAt > ctx.now + MAX_AUTHORIZATION_TTL_SEC)
     fail(
       'AUTHORIZATION_TOO_LONG',
       `an authorization may be valid for at most ${MAX_AUTHORIZATION_TTL_SEC} s`,
@@ -205,26 +221,27 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     fail('READING_OUT_OF_ORDER', "start reading is older than the pile's last reading");
   if (await exists(ctx.store, Keys.session(pile.pileId, reading.sessionId)))
     fail('SESSION_EXISTS', `session ${reading.sessionId} of pile ${pile.pileId} already exists`);
-  if (available(wallet) < auth.capFen)
-    fail('INSUFFICIENT_FUNDS', `wallet has ${available(wallet)} fen available, cap is ${auth.capFen}`, {
+  if (available(wallet) < grant.capFen)
+    fail('INSUFFICIENT_FUNDS', `wallet has ${available(wallet)} fen available, cap is ${grant.capFen}`, {
       available: available(wallet),
     });
-  await consumeNonce(ctx, wallet.walletId, auth.nonce);
+  if (auth) await consumeNonce(ctx, wallet.walletId, auth.nonce);
   const tariff = await tariffAt(ctx, ctx.now);
   const params = await paramsAt(ctx.store, ctx.now);
   // BEAN HOLD RULE: the pile operator's beans the session may use, up to the driver's signed limit, are
   // held on the wallet's own bean balance (no shared key) until settlement, like the cash cap.
   const beans = await beanAccount(ctx, wallet.walletId, pile.operator);
-  const beansHeld = Math.min(auth.maxBeans, availableBeans(beans));
+  const beansHeld = Math.min(grant.maxBeans, availableBeans(beans));
   if (beansHeld > 0) await putBeanAccount(ctx, { ...beans, heldBeans: (beans.heldBeans ?? 0) + beansHeld });
   const session: Session = {
     sessionId: reading.sessionId,
     pileId: pile.pileId,
     operator: pile.operator,
     walletId: wallet.walletId,
-    capFen: auth.capFen,
-    maxBeans: auth.maxBeans,
+    capFen: grant.capFen,
+    maxBeans: grant.maxBeans,
     beansHeld,
+    ...(standing ? { standingId: standing.standing.standingId } : {}),
     tariffVersion: tariff.version,
     beanWh: params.beanWh,
     maxOpenSec: params.sessionMaxOpenSec,
@@ -234,7 +251,8 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
   };
   await putJson(ctx.store, Keys.session(session.pileId, session.sessionId), session);
   await indexSession(ctx, session);
-  await putWallet(ctx, { ...wallet, heldFen: wallet.heldFen + auth.capFen });
+  await putWallet(ctx, { ...wallet, heldFen: wallet.heldFen + grant.capFen });
+  if (standing) await startOnStanding(ctx, standing.standing, session);
   await putJson(ctx.store, Keys.pile(pile.pileId), {
     ...pile,
     activeSession: session.sessionId,
@@ -245,8 +263,9 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     sessionId: session.sessionId,
     pileId: pile.pileId,
     walletId: wallet.walletId,
-    capFen: auth.capFen,
+    capFen: grant.capFen,
     beansHeld,
+    ...(standing ? { standingId: standing.standing.standingId } : {}),
   });
   emit(ctx, 'SessionStarted', {
     sessionId: session.sessionId,
@@ -446,6 +465,7 @@ async function settle(
   };
   const settled: Session = { ...session, status: 'settled', stop, settlement };
   await putJson(ctx.store, Keys.session(pileId, sessionId), settled);
+  if (session.standingId) await settleOnStanding(ctx, session.standingId, chargedFen);
   await indexSettlement(ctx, settled, period);
   await appendAudit(ctx, pile.operator, 'SessionSettled', {
     sessionId,

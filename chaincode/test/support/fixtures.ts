@@ -8,9 +8,13 @@ import {
   beanPurchaseText,
   beanTransferText,
   envelopeClaimText,
+  idTagDigest,
   readingText,
   refundText,
   revocationText,
+  standingIdOf,
+  standingRevocationText,
+  standingText,
   walletIdOf,
   type ReadingKind,
 } from '../../src/domain/messages';
@@ -136,6 +140,42 @@ export class Driver {
   revoke(nonce: string) {
     const r = { walletId: this.walletId, nonce };
     return { ...r, signature: sm2Sign(this.keys.privateKeyHex, revocationText(this.network, r)) };
+  }
+  /**
+   * A standing authorization of the card `idTag` at `operator`'s piles (standing.ts): `capFen` per session,
+   * `totalCapFen` and `maxSessions` in all. Carries `standingId` for convenience (not an argument).
+   */
+  standing(
+    operator: string,
+    idTag: string,
+    capFen: number,
+    totalCapFen: number,
+    maxSessions: number,
+    expiresAt: number,
+    nonce = `n${++nonceSeq}`,
+    maxBeans = 0,
+  ) {
+    const s = {
+      walletId: this.walletId,
+      operator,
+      idTagSm3: idTagDigest(this.network, idTag),
+      capFen,
+      totalCapFen,
+      maxSessions,
+      maxBeans,
+      nonce,
+      expiresAt,
+    };
+    return { ...s, signature: sm2Sign(this.keys.privateKeyHex, standingText(this.network, s)) };
+  }
+  /** The driver's revocation of a standing authorization (RevokeStanding). */
+  revokeStanding(standingId: string) {
+    const r = { walletId: this.walletId, standingId };
+    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, standingRevocationText(this.network, r)) };
+  }
+  /** The id a standing authorization signed with `nonce` gets (STANDING ID RULE). */
+  standingId(nonce: string): string {
+    return standingIdOf(this.walletId, nonce);
   }
   buy(issuer: string, beans: number, maxCostFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const p = { walletId: this.walletId, issuer, beans, maxCostFen, nonce, expiresAt };
