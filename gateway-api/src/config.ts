@@ -27,7 +27,19 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(1).max(65535),
         /** TLS for the gateway's own listener (HTTPS and WSS): PEM files. Off when absent. */
-        tls: z.object({ certPath: file, keyPath: file }).strict().optional(),
+        tls: z
+          .object({
+            certPath: file,
+            keyPath: file,
+            /**
+             * The CA (PEM, one or more certificates) that OCPP security-profile-3 chargers' client
+             * certificates must chain to. When set the listener asks every client for a certificate but
+             * refuses none at TLS level: REST clients and password chargers have none (ocpp/chargers.ts).
+             */
+            clientCaPath: file.optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     peer: z
@@ -131,7 +143,14 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     dataDir: abs(c.dataDir),
     peer: { ...c.peer, tlsCACert: abs(c.peer.tlsCACert) },
     listen: c.listen.tls
-      ? { ...c.listen, tls: { certPath: abs(c.listen.tls.certPath), keyPath: abs(c.listen.tls.keyPath) } }
+      ? {
+          ...c.listen,
+          tls: {
+            certPath: abs(c.listen.tls.certPath),
+            keyPath: abs(c.listen.tls.keyPath),
+            ...(c.listen.tls.clientCaPath ? { clientCaPath: abs(c.listen.tls.clientCaPath) } : {}),
+          },
+        }
       : c.listen,
     identities: {
       client: { certPath: abs(c.identities.client.certPath), keyDir: abs(c.identities.client.keyDir) },

@@ -50,7 +50,18 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   });
   const tls = config.listen.tls;
   const server = tls
-    ? createHttpsServer({ cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath) }, app)
+    ? createHttpsServer(
+        {
+          cert: readFileSync(tls.certPath),
+          key: readFileSync(tls.keyPath),
+          // Profile-3 chargers: a certificate is asked for, never required here (REST clients and password
+          // chargers share the listener); the CSMS admits a profile-3 charger only if it verified.
+          ...(tls.clientCaPath
+            ? { ca: readFileSync(tls.clientCaPath), requestCert: true, rejectUnauthorized: false }
+            : {}),
+        },
+        app,
+      )
     : createHttpServer(app);
   server.on('upgrade', (req, socket, head: Buffer) => {
     if (!csms?.handleUpgrade(req, socket, head)) socket.destroy();

@@ -178,10 +178,14 @@ describe('the OCPP transaction mapping and the chargers, in the data dir', () =>
     const { password } = await store.add({ chargePointId: 'CP1', pileId: 'AlphaMSP.P1' });
     expect(password.length).toBeGreaterThanOrEqual(16);
     expect(JSON.stringify(store.list())).not.toContain(password);
-    expect(await store.authenticate('CP1', Buffer.from(password))).toMatchObject({ pileId: 'AlphaMSP.P1' });
-    expect(await store.authenticate('CP1', Buffer.from('wrong-password-123456'))).toBeUndefined();
-    expect(await store.authenticate('CP1', undefined)).toBeUndefined();
+    expect(await store.authenticate('CP1', Buffer.from(password))).toMatchObject({
+      charger: { pileId: 'AlphaMSP.P1' },
+    });
+    expect(await store.authenticate('CP1', Buffer.from('wrong-password-123456'))).toMatchObject({
+      status: 401,
+    });
+    expect(await store.authenticate('CP1', undefined)).toMatchObject({ status: 401 });
     expect(store.remove('CP1')).toBe(true);
-    expect(await store.authenticate('CP1', Buffer.from(password))).toBeUndefined();
+    expect(await store.authenticate('CP1', Buffer.from(password))).toMatchObject({ status: 401 });
   });
 });

@@ -9,9 +9,10 @@
  * summary is printed either way), 2 usage error, 3 refused (a setup request, or the OCPP handshake), 4 and
  * 5 the gateway failed or did not answer a setup request.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { idSchema, pileIdSchema } from '@evpay/chaincode/client';
-import { GatewayClient, gatewayUrl } from '../client/gatewayClient';
+import { fetchTrusting, GatewayClient, gatewayUrl } from '../client/gatewayClient';
 import { chargePointIdSchema, chargerPasswordSchema } from '../ocpp/chargers';
 import { OcppCallError, type ChargerSessionOutcome } from '../sim/charger';
 import { ChargerSetupError, runChargerSimulation } from '../sim/chargerRun';
@@ -23,7 +24,10 @@ import { loadKey, print, UsageError } from './shared';
 interface ChargerOptions {
   gateway: string;
   id?: string;
-  password: string;
+  password?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
   ocpp: OcppVersion;
   pile: string;
   pileKey: string;
@@ -87,11 +91,19 @@ export function addChargerSimCommand(p: Command): void {
       schemaArg(chargePointIdSchema),
     )
     .addOption(
-      new Option('--password <password>', 'its password at the gateway (`evpay-gateway chargers add`)')
+      new Option(
+        '--password <password>',
+        'its password at the gateway (`evpay-gateway chargers add`); not with --cert',
+      )
         .env('EVPAY_CHARGER_PASSWORD')
-        .argParser(schemaArg(chargerPasswordSchema))
-        .makeOptionMandatory(),
+        .argParser(schemaArg(chargerPasswordSchema)),
     )
+    .option(
+      '--cert <file>',
+      'security profile 3: its client certificate (PEM, CN = its charger id) instead of a password',
+    )
+    .option('--key <file>', "the client certificate's private key (PEM)")
+    .option('--ca <file>', "the CA (PEM) of the gateway's https/wss certificate, if not a system one")
     .addOption(new Option('--ocpp <version>', 'OCPP version').choices([...OCPP_VERSIONS]).default('1.6'))
     .option('--sessions <n>', 'sessions to run', positiveNumber, 1)
     .addOption(
@@ -145,8 +157,29 @@ export function addChargerSimCommand(p: Command): void {
       const readKey = o.apiKey ?? o.driverApiKey;
       if (!readKey) throw new UsageError('give --api-key (or --driver-api-key) to read the settlements');
       if (o.driverKey && !o.driverApiKey) throw new UsageError('--driver-key needs --driver-api-key');
+      if ((o.cert === undefined) !== (o.key === undefined))
+        throw new UsageError('--cert and --key go together');
+      // A profile-3 charger presents its certificate only; a password from the environment is not sent.
+      const password = o.cert === undefined ? o.password : undefined;
+      if (o.cert === undefined && password === undefined)
+        throw new UsageError('give --password (or $EVPAY_CHARGER_PASSWORD), or --cert and --key');
+      const pem = (file: string | undefined, what: string): string | undefined => {
+        if (file === undefined) return undefined;
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new UsageError(`cannot read ${what} ${file}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      };
+      const tls = { cert: pem(o.cert, '--cert'), key: pem(o.key, '--key'), ca: pem(o.ca, '--ca') };
+      const trusting = tls.ca === undefined ? undefined : fetchTrusting(tls.ca);
       const client = (apiKey: string): GatewayClient =>
-        new GatewayClient({ url: o.gateway, apiKey, timeoutMs: o.timeout * 1000 });
+        new GatewayClient({
+          url: o.gateway,
+          apiKey,
+          timeoutMs: o.timeout * 1000,
+          ...(trusting ? { fetch: trusting } : {}),
+        });
       const keyOf = (file: string) => loadKey({ key: file, passphraseFile: o.passphraseFile });
       try {
         const summary = await runChargerSimulation({
@@ -154,7 +187,12 @@ export function addChargerSimCommand(p: Command): void {
           chargers: [
             {
               chargePointId: o.id ?? o.pile,
-              password: o.password,
+              ...(password === undefined ? {} : { password }),
+              ...(tls.cert || tls.ca
+                ? {
+                    tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
+                  }
+                : {}),
               ocpp: o.ocpp,
               pileId: o.pile,
               pileKeys: keyOf(o.pileKey),

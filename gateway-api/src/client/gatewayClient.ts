@@ -9,6 +9,8 @@
  * request that did commit is answered with its first outcome instead of charging twice.
  */
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { evpayAnswers, type EvPayResults, type EvPayTransactionName } from '@evpay/chaincode/client';
 
@@ -75,6 +77,41 @@ export class GatewayUnreachable extends Error {
 
 /** The part of `fetch` the client uses (tests pass one that answers from an in-memory ledger). */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+/**
+ * A FetchLike over node:http(s) that trusts `ca` (PEM) for https: the global fetch trusts only the
+ * system's roots, and a gateway's TLS certificate may come from the operator's own CA.
+ */
+export function fetchTrusting(ca: string): FetchLike {
+  return (url, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const u = new URL(url);
+      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
+        u,
+        {
+          method: init.method ?? 'GET',
+          headers: init.headers as Record<string, string>,
+          ...(u.protocol === 'https:' ? { ca } : {}),
+          ...(init.signal ? { signal: init.signal } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const headers = new Headers();
+            for (const [k, v] of Object.entries(res.headers))
+              if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+            const body = Buffer.concat(chunks);
+            resolve(new Response(body.length > 0 ? body : null, { status: res.statusCode ?? 502, headers }));
+          });
+        },
+      );
+      req.on('error', reject);
+      if (typeof init.body === 'string') req.write(init.body);
+      req.end();
+    });
+}
 
 export interface GatewayClientOptions {
   /** The gateway's base URL, e.g. http://127.0.0.1:8081 */

@@ -15,6 +15,7 @@ import type { Csms } from '../ocpp/csms';
 import { auditVerification } from './auditVerification';
 import { DriverSignatures } from './driverSignatures';
 import { streamEvents } from './events';
+import { streamLiveStatus } from './liveEvents';
 import { openApiDocument } from './openapi';
 import { ApiError } from './problems';
 import { routes, type Route } from './routes';
@@ -162,6 +163,9 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   // --- the OCPP bridge (ocpp/csms.ts): not chaincode transactions, so outside the route table ---
+  app.get('/v1/piles/live/events', (req, res) =>
+    streamLiveStatus(req, res, csms, (req as Authed).principal as Principal),
+  );
   app.get(
     '/v1/piles/:pileId/live',
     handle(async (req, res) => {
@@ -224,6 +228,7 @@ export function createApp(deps: AppDeps): express.Express {
   const known = [
     ...routes.map((r): Pick<Route, 'method' | 'path'> => r),
     { method: 'get', path: '/v1/piles/:pileId/live' } as const,
+    { method: 'get', path: '/v1/piles/live/events' } as const,
     { method: 'post', path: '/v1/ocpp/remote-start' } as const,
   ].map((r) => ({
     method: r.method.toUpperCase(),

@@ -224,7 +224,7 @@ const jsonAnswer = (description: string, schema: Json): Json => ({
   content: { 'application/json': { schema } },
 });
 
-/** The OCPP bridge's two routes (ocpp/csms.ts): not chaincode transactions, so written here by hand. */
+/** The OCPP bridge's routes (ocpp/csms.ts, http/liveEvents.ts): not chaincode transactions, so by hand. */
 function ocppPaths(): Record<string, Record<string, Json>> {
   const authorization = (plain(remoteStartSchema) as { properties: Record<string, Json> }).properties
     .authorization as Json;
@@ -273,6 +273,27 @@ function ocppPaths(): Record<string, Record<string, Json>> {
           '409': errorResponse(
             'The charger is not connected or refused (CHARGER_NOT_CONNECTED, CHARGER_REJECTED)',
           ),
+        },
+      },
+    },
+    '/v1/piles/live/events': {
+      get: {
+        operationId: 'PileLiveStatusEvents',
+        summary:
+          "Piles' live OCPP status as Server-Sent Events: the current status of each pile first, then every change",
+        description:
+          'Not ledger events, so apart from /v1/events and never with an id (Last-Event-ID is ignored): a client that (re)connects first gets one PileLiveStatus event per pile it may see with change "snapshot", then one PileLiveSnapshotEnd {piles}, then a PileLiveStatus event at each connect, disconnect, BootNotification, StatusNotification and Heartbeat (change "connected", "disconnected", "boot", "status", "heartbeat"), carrying the whole status after it (pileId, chargePointId, protocol, connected, connectedAt, lastSeenAt, boot, connectors). Roles: operator-admin and auditor see every pile, a pile backend its own piles, a driver app none.',
+        tags: ['ocpp', 'events'],
+        parameters: [{ name: 'pileId', in: 'query', required: false, schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'text/event-stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          '403': errorResponse(
+            'A driver app, or a pile outside a pile backend credential (PILE_NOT_IN_SCOPE)',
+          ),
+          '404': errorResponse("The auditor's gateway has no chargers (CHARGER_NOT_FOUND)"),
         },
       },
     },

@@ -1,9 +1,13 @@
 /**
- * The chargers allowed to connect to this gateway's OCPP endpoint (security profiles 1 and 2: HTTP Basic
- * with the charger id as user name). Each charger id maps to one pile of the operator; its password is
- * kept only as a scrypt hash, as API keys are (auth/credentials.ts), in chargers.json in the data dir.
- * Written by `evpay-gateway chargers add|remove`, re-read by the running gateway when the file changes,
- * so adding or removing a charger needs no restart.
+ * The chargers allowed to connect to this gateway's OCPP endpoint. Each charger id maps to one pile of the
+ * operator, and says how the charger proves it is that charger (OCPP security profiles):
+ * - profiles 1 and 2: HTTP Basic with the charger id as user name and a password kept only as a scrypt
+ *   hash, as API keys are (auth/credentials.ts); profile 2 also demands TLS (wss://);
+ * - profile 3: a TLS client certificate that chains to the gateway's `listen.tls.clientCaPath` and whose
+ *   subject CN is the charger id (OCPP 2.0.1 security whitepaper); no password.
+ * An entry without a profile is a password charger on whatever the listener offers (as before profiles
+ * were recorded). Kept in chargers.json in the data dir, written by `evpay-gateway chargers add|remove`,
+ * re-read by the running gateway when the file changes, so adding or removing a charger needs no restart.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -20,18 +24,82 @@ export const chargePointIdSchema = z
 /** OCPP's AuthorizationKey: 16 to 40 characters (1.6 security whitepaper, 2.0.1 BasicAuthPassword). */
 export const chargerPasswordSchema = z.string().min(16).max(40);
 
-const chargerSchema = z
+export const SECURITY_PROFILES = [1, 2, 3] as const;
+export type SecurityProfile = (typeof SECURITY_PROFILES)[number];
+
+const passwordChargerSchema = z
   .object({
     chargePointId: chargePointIdSchema,
     pileId: pileIdSchema,
+    securityProfile: z.union([z.literal(1), z.literal(2)]).optional(),
     /** scrypt$N$r$p$salt$hash of the charger's password. */
     hash: z.string().startsWith('scrypt$'),
     createdAt: z.string(),
   })
   .strict();
+const certificateChargerSchema = z
+  .object({
+    chargePointId: chargePointIdSchema,
+    pileId: pileIdSchema,
+    securityProfile: z.literal(3),
+    createdAt: z.string(),
+  })
+  .strict();
+const chargerSchema = z.union([certificateChargerSchema, passwordChargerSchema]);
 export type Charger = z.infer<typeof chargerSchema>;
+/** A charger as listed: never its hash. */
+export type ChargerEntry = Omit<z.infer<typeof passwordChargerSchema>, 'hash'> | Charger;
+
+/** What the TLS layer knows of a connection, read from its socket at the handshake. */
+export interface TlsFacts {
+  /** The connection is TLS (wss://). */
+  encrypted: boolean;
+  /** A client certificate was presented and verified against the listener's client CA. */
+  authorized: boolean;
+  /** The subject CN of the presented client certificate, if any. */
+  subjectCN?: string;
+}
+
+/** Why a handshake is refused (HTTP status and a reason for the log), or undefined when admitted. */
+export type Refusal = { status: 401 | 403; reason: string };
+
+/**
+ * Whether the credentials a charger presented are its own, by its security profile. Pure (the password
+ * check is the caller's `passwordOk`), so every case is unit-tested. A certificate that verifies but
+ * names another charger is 403 (it is somebody, just not this charger); no or an untrusted certificate,
+ * or a password where a certificate is due, is 401.
+ */
+export async function refusal(
+  c: Charger | undefined,
+  password: Buffer | undefined,
+  tls: TlsFacts,
+  passwordOk: (password: Buffer, hash: string) => Promise<boolean>,
+): Promise<Refusal | undefined> {
+  if (!c) return { status: 401, reason: 'unknown charger' };
+  if (c.securityProfile === 3) {
+    if (!tls.encrypted) return { status: 401, reason: 'profile 3 needs TLS with a client certificate' };
+    if (!tls.authorized)
+      return {
+        status: 401,
+        reason: 'profile 3 needs a client certificate from the chargers CA (none, or untrusted)',
+      };
+    if (tls.subjectCN !== c.chargePointId)
+      return { status: 403, reason: `the client certificate is for ${String(tls.subjectCN)}` };
+    return undefined;
+  }
+  if (c.securityProfile === 2 && !tls.encrypted) return { status: 401, reason: 'profile 2 needs TLS' };
+  if (!password) return { status: 401, reason: 'no password' };
+  return (await passwordOk(password, c.hash)) ? undefined : { status: 401, reason: 'wrong password' };
+}
 const fileSchema = z.object({ version: z.literal(1), chargers: z.array(chargerSchema) }).strict();
 type ChargersFile = z.infer<typeof fileSchema>;
+
+interface NewCharger {
+  chargePointId: string;
+  pileId: string;
+  password?: string;
+  securityProfile?: SecurityProfile;
+}
 
 export class ChargerStore {
   private readonly file: string;
@@ -62,39 +130,53 @@ export class ChargerStore {
     return this.current().get(chargePointId);
   }
 
-  /** The charger if the password is its own (scrypt, constant time). */
-  async authenticate(chargePointId: string, password: Buffer | undefined): Promise<Charger | undefined> {
+  /** The charger if what it presented is its own (scrypt, constant time; or its client certificate). */
+  async authenticate(
+    chargePointId: string,
+    password: Buffer | undefined,
+    tls: TlsFacts = { encrypted: false, authorized: false },
+  ): Promise<{ charger: Charger } | Refusal> {
     const c = this.get(chargePointId);
-    if (!c || !password) return undefined;
-    return (await verifySecret(password, c.hash)) ? c : undefined;
+    const refused = await refusal(c, password, tls, verifySecret);
+    return refused ?? { charger: c as Charger };
   }
 
-  list(): Array<Omit<Charger, 'hash'>> {
-    return this.read().chargers.map(({ chargePointId, pileId, createdAt }) => ({
-      chargePointId,
-      pileId,
-      createdAt,
-    }));
+  list(): ChargerEntry[] {
+    return this.read().chargers.map(shown);
   }
 
-  /** Adds (or replaces) a charger; answers its password, generated when none is given (shown once). */
-  async add(input: { chargePointId: string; pileId: string; password?: string }): Promise<{
-    charger: Omit<Charger, 'hash'>;
-    password: string;
-  }> {
-    const password = chargerPasswordSchema.parse(input.password ?? randomBytes(24).toString('base64url'));
-    const charger = chargerSchema.parse({
+  /**
+   * Adds (or replaces) a charger. A password charger's password is answered, generated when none is
+   * given (shown once); a profile-3 charger has none (its certificate is checked against the CA).
+   */
+  async add(input: NewCharger & { securityProfile: 3 }): Promise<{ charger: ChargerEntry }>;
+  async add(
+    input: NewCharger & { securityProfile?: 1 | 2 },
+  ): Promise<{ charger: ChargerEntry; password: string }>;
+  async add(input: NewCharger): Promise<{ charger: ChargerEntry; password?: string }>;
+  async add(input: NewCharger): Promise<{ charger: ChargerEntry; password?: string }> {
+    const base = {
       chargePointId: input.chargePointId,
       pileId: input.pileId,
-      hash: await hashSecret(password),
       createdAt: new Date().toISOString(),
-    });
+    };
+    let charger: Charger;
+    let password: string | undefined;
+    if (input.securityProfile === 3) {
+      if (input.password !== undefined) throw new Error('a profile-3 charger has no password');
+      charger = certificateChargerSchema.parse({ ...base, securityProfile: 3 });
+    } else {
+      password = chargerPasswordSchema.parse(input.password ?? randomBytes(24).toString('base64url'));
+      charger = passwordChargerSchema.parse({
+        ...base,
+        ...(input.securityProfile === undefined ? {} : { securityProfile: input.securityProfile }),
+        hash: await hashSecret(password),
+      });
+    }
     const f = this.read();
     f.chargers = [...f.chargers.filter((c) => c.chargePointId !== charger.chargePointId), charger];
     writeJsonFileAtomic(this.file, f);
-    const { hash: _hash, ...shown } = charger;
-    void _hash;
-    return { charger: shown, password };
+    return { charger: shown(charger), ...(password === undefined ? {} : { password }) };
   }
 
   /** Removes a charger; false when there is none. A connected charger keeps its socket until it drops. */
@@ -106,3 +188,10 @@ export class ChargerStore {
     return true;
   }
 }
+
+const shown = (c: Charger): ChargerEntry => {
+  if (c.securityProfile === 3) return c;
+  const { hash: _hash, ...rest } = c;
+  void _hash;
+  return rest;
+};

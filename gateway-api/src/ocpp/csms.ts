@@ -4,8 +4,10 @@
  * with strict schema validation (a message that breaks the OCPP schema gets ocpp-rpc's CALLERROR:
  * FormatViolation, TypeConstraintViolation, OccurrenceConstraintViolation ...; an action we do not
  * handle gets NotImplemented). Security profiles 1 and 2: HTTP Basic with the charger's password
- * (chargers.ts), over TLS when the gateway's listener has it; the charger id must map to an active
- * pile of this gateway's operator on the ledger (GetPile at the handshake), else the handshake is refused.
+ * (chargers.ts), over TLS when the gateway's listener has it; profile 3: a client certificate verified
+ * against `listen.tls.clientCaPath` whose CN is the charger id (chargers.ts). The charger id must map
+ * to an active pile of this gateway's operator on the ledger (GetPile at the handshake), else the
+ * handshake is refused.
  *
  * Sessions: a driver's signed authorization comes over REST (remoteStart); the charger is asked to start
  * with an id naming it (1.6 idTag / 2.0.1 idToken, also the session id the charger signs its readings
@@ -17,6 +19,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { RPCServer, createRPCError } from 'ocpp-rpc';
 import type RpcServerClient from 'ocpp-rpc/lib/server-client';
@@ -28,7 +31,7 @@ import type { GatewayConfig } from '../config';
 import { query, type OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from '../http/problems';
 import type { Submitter } from '../http/submitter';
-import { ChargerStore } from './chargers';
+import { ChargerStore, type Refusal, type TlsFacts } from './chargers';
 import { Settler } from './settler';
 import {
   SignedMeterError,
@@ -95,6 +98,15 @@ export interface LiveStatus {
   connectors: Record<string, ConnectorStatus>;
 }
 
+/** What changed a pile's live status (the event stream's `change`; ocpp/liveEvents.ts streams them). */
+export const LIVE_CHANGES = ['connected', 'disconnected', 'boot', 'status', 'heartbeat'] as const;
+export type LiveChangeKind = (typeof LIVE_CHANGES)[number];
+export interface LiveChange {
+  change: LiveChangeKind;
+  /** The whole status after the change (a copy): status is state, a client needs no history. */
+  status: LiveStatus;
+}
+
 export interface LiveView extends LiveStatus {
   transactions: Array<
     Pick<OcppTransaction, 'transactionId' | 'sessionId' | 'state' | 'settlement' | 'error'> & {
@@ -116,6 +128,21 @@ type Handler = (c: Connection, params: Params) => Promise<Params>;
 const nowIso = (): string => new Date().toISOString();
 const rpcError = (code: string, message: string): Error => createRPCError(code, message) as Error;
 
+/**
+ * What the TLS layer established for a handshake's socket. The listener asks for a client certificate
+ * without refusing connections that have none (REST clients and password chargers share it), so whether
+ * the certificate verified against the chargers' CA is `authorized`, decided per charger in chargers.ts.
+ */
+function tlsFacts(socket: unknown): TlsFacts {
+  if (!(socket instanceof TLSSocket)) return { encrypted: false, authorized: false };
+  const cn = socket.getPeerCertificate()?.subject?.CN as unknown;
+  return {
+    encrypted: true,
+    authorized: socket.authorized,
+    ...(typeof cn === 'string' ? { subjectCN: cn } : {}),
+  };
+}
+
 /** A session id that fits a 1.6 idTag (20 characters) and the chaincode's id rule. */
 const newSessionId = (): string =>
   `o${Date.now().toString(36)}${randomBytes(4).toString('hex')}`.slice(0, 20);
@@ -128,6 +155,7 @@ export class Csms {
   private readonly connections = new Map<string, Connection>();
   private readonly live = new Map<string, LiveStatus>();
   private readonly lanes = new Map<string, Promise<unknown>>();
+  private readonly liveListeners = new Set<(c: LiveChange) => void>();
   private network: string | undefined;
 
   constructor(
@@ -147,11 +175,9 @@ export class Csms {
       pingIntervalMs: 30_000,
     });
     this.rpc.auth((accept, reject, handshake) => {
-      this.admit(handshake.endpoint, handshake.identity, handshake.password).then(
-        (session) =>
-          typeof session === 'string'
-            ? reject(session === 'unauthorized' ? 401 : 403, session)
-            : accept(session),
+      const tls = tlsFacts(handshake.request.socket);
+      this.admit(handshake.endpoint, handshake.identity, handshake.password, tls).then(
+        (session) => ('status' in session ? reject(session.status, session.reason) : accept(session)),
         (err: unknown) => {
           this.logger.error({ err, chargePointId: handshake.identity }, 'OCPP handshake failed');
           reject(503, 'Service Unavailable');
@@ -167,20 +193,25 @@ export class Csms {
     endpoint: string,
     chargePointId: string,
     password: Buffer | undefined,
-  ): Promise<{ pileId: string; publicKey: string } | string> {
-    if (endpoint !== '/ocpp') return 'not an OCPP endpoint';
-    const charger = await this.chargers.authenticate(chargePointId, password);
-    if (!charger) {
-      this.logger.warn({ chargePointId, withPassword: password !== undefined }, 'OCPP handshake refused');
-      return 'unauthorized';
+    tls: TlsFacts,
+  ): Promise<{ pileId: string; publicKey: string } | Refusal> {
+    if (endpoint !== '/ocpp') return { status: 403, reason: 'not an OCPP endpoint' };
+    const auth = await this.chargers.authenticate(chargePointId, password, tls);
+    if ('status' in auth) {
+      this.logger.warn(
+        { chargePointId, withPassword: password !== undefined, ...tls, why: auth.reason },
+        'OCPP handshake refused',
+      );
+      return { status: auth.status, reason: auth.status === 401 ? 'Unauthorized' : 'Forbidden' };
     }
+    const charger = auth.charger;
     const pile = await this.pile(charger.pileId);
     if (!pile || pile.operator !== this.config.mspId || pile.status !== 'active') {
       this.logger.warn(
         { chargePointId, pileId: charger.pileId, pile },
         'OCPP charger has no active pile here',
       );
-      return 'no active pile of this operator';
+      return { status: 403, reason: 'no active pile of this operator' };
     }
     return { pileId: pile.pileId, publicKey: pile.publicKey };
   }
@@ -237,12 +268,16 @@ export class Csms {
       connectors: previous?.connectors ?? {},
       ...(previous?.boot ? { boot: previous.boot } : {}),
     });
+    this.changed(session.pileId, 'connected');
     this.logger.info({ chargePointId, pileId: session.pileId, protocol }, 'OCPP charger connected');
     client.on('close', () => {
       if (this.connections.get(chargePointId) === conn) {
         this.connections.delete(chargePointId);
         const l = this.live.get(session.pileId);
-        if (l) l.connected = false;
+        if (l) {
+          l.connected = false;
+          this.changed(session.pileId, 'disconnected');
+        }
       }
       this.logger.info({ chargePointId }, 'OCPP charger disconnected');
     });
@@ -278,13 +313,33 @@ export class Csms {
   private boot(c: Connection, boot: LiveStatus['boot']): Params {
     const l = this.live.get(c.pileId);
     if (l && boot) l.boot = boot;
+    this.changed(c.pileId, 'boot');
     return { status: 'Accepted', currentTime: nowIso(), interval: HEARTBEAT_SEC };
   }
 
   private status(c: Connection, connector: string, s: ConnectorStatus): Params {
     const l = this.live.get(c.pileId);
     if (l) l.connectors[connector] = s;
+    this.changed(c.pileId, 'status');
     return {};
+  }
+
+  private heartbeat(c: Connection): Params {
+    this.changed(c.pileId, 'heartbeat');
+    return { currentTime: nowIso() };
+  }
+
+  /** Tells the live-status listeners (event streams) the pile's status after a change. */
+  private changed(pileId: string, change: LiveChangeKind): void {
+    const l = this.live.get(pileId);
+    if (!l || this.liveListeners.size === 0) return;
+    const status = structuredClone(l);
+    for (const fn of this.liveListeners)
+      try {
+        fn({ change, status });
+      } catch (err) {
+        this.logger.warn({ err, pileId }, 'a live-status listener failed');
+      }
   }
 
   /** The signed readings of a transaction's message, checked before anything is stored or answered. */
@@ -348,7 +403,7 @@ export class Csms {
           model: String(p.chargePointModel),
           ...(typeof p.firmwareVersion === 'string' ? { firmwareVersion: p.firmwareVersion } : {}),
         }),
-      Heartbeat: async () => ({ currentTime: nowIso() }),
+      Heartbeat: async (c) => this.heartbeat(c),
       StatusNotification: async (c, p) =>
         this.status(c, String(p.connectorId), {
           status: String(p.status),
@@ -439,7 +494,7 @@ export class Csms {
           ...(cs.firmwareVersion ? { firmwareVersion: cs.firmwareVersion } : {}),
         });
       },
-      Heartbeat: async () => ({ currentTime: nowIso() }),
+      Heartbeat: async (c) => this.heartbeat(c),
       StatusNotification: async (c, p) =>
         this.status(c, `${String(p.evseId)}/${String(p.connectorId)}`, {
           status: String(p.connectorStatus),
@@ -613,6 +668,17 @@ export class Csms {
         ...(t.stopReceivedAt && t.settledAt ? { stopToSettledMs: t.settledAt - t.stopReceivedAt } : {}),
       })),
     };
+  }
+
+  /** Every pile's live status now (copies), for an event stream's first message per pile. */
+  liveStatuses(): LiveStatus[] {
+    return [...this.live.values()].map((l) => structuredClone(l));
+  }
+
+  /** Calls `fn` with each live-status change from now on; answers the function that stops it. */
+  onLiveChange(fn: (c: LiveChange) => void): () => void {
+    this.liveListeners.add(fn);
+    return () => void this.liveListeners.delete(fn);
   }
 
   async close(): Promise<void> {

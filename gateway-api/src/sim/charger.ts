@@ -54,13 +54,22 @@ export interface ChargerConfig {
   /** The gateway's OCPP endpoint, ws(s)://HOST:PORT/ocpp (ocppEndpoint); the charger id is appended. */
   endpoint: string;
   chargePointId: string;
-  /** Its password on that gateway (`evpay-gateway chargers add`). */
-  password: string;
+  /** Its password on that gateway (`evpay-gateway chargers add`); none for a profile-3 charger. */
+  password?: string;
+  /** TLS for wss://: a client certificate and key (security profile 3) and the CA the gateway's is from. */
+  tls?: ChargerTls;
   version: OcppVersion;
   /** The pile it is: its id, meter and SM2 key. */
   pile: SimPile;
   model?: ChargerModel;
   clock?: Clock;
+}
+
+/** PEM contents (not paths) for the charger's TLS connection. */
+export interface ChargerTls {
+  cert?: string;
+  key?: string;
+  ca?: string;
 }
 
 /** An OCPP error the CSMS answered (CALLERROR), or ocpp-rpc's own (timeout, closed socket). */
@@ -87,7 +96,8 @@ export class SimCharger {
     this.rpc = new RPCClient({
       endpoint: config.endpoint,
       identity: config.chargePointId,
-      password: config.password,
+      ...(config.password === undefined ? {} : { password: config.password }),
+      ...(config.tls ? { wsOpts: { ...config.tls } } : {}),
       protocols: [subprotocolOf(config.version)],
       strictMode: true,
       reconnect: false,

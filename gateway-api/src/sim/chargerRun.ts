@@ -15,6 +15,7 @@ import {
   ocppEndpoint,
   runChargerSessions,
   SimCharger,
+  type ChargerTls,
   type ChargerSessionOutcome,
   type DriverRole,
 } from './charger';
@@ -113,7 +114,9 @@ export async function pileFromLedger(
 
 export interface ChargerSpec {
   chargePointId: string;
-  password: string;
+  /** Its password (profiles 1-2); a profile-3 charger gives `tls.cert` and `tls.key` instead. */
+  password?: string;
+  tls?: ChargerTls;
   ocpp: OcppVersion;
   pileId: string;
   pileKeys: Sm2KeyPair;
@@ -186,7 +189,8 @@ export async function runChargerSimulation(o: ChargerSimulationOptions): Promise
       return new SimCharger({
         endpoint,
         chargePointId: c.chargePointId,
-        password: c.password,
+        ...(c.password === undefined ? {} : { password: c.password }),
+        ...(c.tls ? { tls: c.tls } : {}),
         version: c.ocpp,
         pile,
         clock,
