@@ -10,3 +10,10 @@ export function nextIndex(ctx: TxContext, stream: string): number {
   m.set(stream, n + 1);
   return n;
 }
+
+/** `part` runs inside the transaction of `whole` (a call of a batch): it continues its counters. */
+export function continueIndex(part: TxContext, whole: TxContext): void {
+  let m = counters.get(whole);
+  if (!m) counters.set(whole, (m = new Map()));
+  counters.set(part, m);
+}
