@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { MAX_BATCH_CALLS } from '@evpay/chaincode/client';
 
 const file = z.string().min(1);
 const identitySchema = z
@@ -69,6 +70,18 @@ export const configSchema = z
          * endorsed again before it is answered.
          */
         staleRetryMs: z.number().int().min(0).max(30_000).default(1_500),
+        /**
+         * Session calls (start, stop, reading) of one identity sent while `maxInFlight` transactions are
+         * in flight wait and go together, up to `maxCalls`, as one SessionBatch (fabric/batcher.ts);
+         * `maxInFlight: 0` turns batching off (every call its own transaction).
+         */
+        batch: z
+          .object({
+            maxInFlight: z.number().int().min(0).max(64).default(2),
+            maxCalls: z.number().int().min(2).max(MAX_BATCH_CALLS).default(MAX_BATCH_CALLS),
+          })
+          .strict()
+          .default({}),
         /** How long an Idempotency-Key's first outcome is kept. */
         idempotencyTtlHours: z
           .number()

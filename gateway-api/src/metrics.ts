@@ -43,6 +43,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly batchCalls = new Histogram({
+    name: 'evpay_gateway_session_batch_calls',
+    help: 'Session calls sent together in one SessionBatch transaction (a call sent alone is not counted)',
+    buckets: [2, 3, 5, 8, 12, 20, 30, 50],
+    registers: [this.registry],
+  });
+
   readonly driverSignaturesRefused = new Counter({
     name: 'evpay_gateway_driver_signatures_refused_total',
     help: "Requests refused by the gateway because a driver's SM2 signature did not verify (before any endorsement)",

@@ -31,7 +31,10 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const purged = await store.purgeExpired();
   const ledger = connectOrgLedger(config);
   const metrics = new GatewayMetrics();
-  const submitter = new Submitter(ledger, store, metrics);
+  const submitter = new Submitter(ledger, store, metrics, {
+    ...config.limits.batch,
+    staleRetryMs: config.limits.staleRetryMs,
+  });
   // Operators' chargers connect over OCPP on the same listener (ocpp/csms.ts); the auditor has none.
   const csms =
     config.role === 'operator'

@@ -120,7 +120,7 @@ const MAYBE_STALE = new Set([
   'MARGIN_NOT_DECLARED',
   'MARGIN_NOT_PAID',
 ]);
-const isStaleRefusal = (e: unknown): boolean =>
+export const isStaleRefusal = (e: unknown): boolean =>
   (e instanceof ChaincodeRejection && MAYBE_STALE.has(e.error.code)) ||
   (e instanceof Error && /ProposalResponsePayloads do not match/.test(e.message));
 

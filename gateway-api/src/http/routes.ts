@@ -67,11 +67,14 @@ const windowOf = (q: Record<string, unknown>): Record<string, unknown> | undefin
 
 /**
  * Transactions with no REST route, and why. A claim carries whole blocks as transient data; the reward
- * keeper inside each operator's gateway makes it (rewards/keeper.ts).
+ * keeper inside each operator's gateway makes it (rewards/keeper.ts). A session batch is the gateway's
+ * own way of sending the session routes' calls (fabric/batcher.ts).
  */
 export const NOT_ROUTED: Readonly<Partial<Record<EvPayTransactionName, string>>> = {
   ClaimBlockRewards:
     "made by the reward keeper in each operator's gateway, with the blocks as transient data",
+  SessionBatch:
+    'made by the gateway itself: session calls that arrive while it has transactions in flight go together (fabric/batcher.ts)',
 };
 
 export const routes: readonly Route[] = [

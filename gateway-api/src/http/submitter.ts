@@ -11,7 +11,9 @@ import {
   isReadConflict,
   validationCodeName,
 } from '../fabric/errors';
-import type { Committed, Endorsed } from '../fabric/ledger';
+import { BATCHABLE, type BatchableTransaction } from '@evpay/chaincode/client';
+import { SessionBatcher, type BatchOptions } from '../fabric/batcher';
+import type { Committed, Endorsed, SubmitHooks } from '../fabric/ledger';
 import { answerOf, type OrgLedger } from '../fabric/orgLedger';
 import type { GatewayMetrics } from '../metrics';
 import type { IdempotencyRecord, IdempotencyStore, StoredResponse } from '../store/idempotency';
@@ -65,11 +67,28 @@ export class Submitter {
   /** Requests running in this process, by credential and key: a concurrent retry waits for the first. */
   private readonly inflight = new Map<string, Promise<Answer>>();
 
+  /** Session calls under load go together (fabric/batcher.ts); absent when batching is off. */
+  private readonly batcher?: SessionBatcher;
+
   constructor(
     private readonly ledger: OrgLedger,
     private readonly store: IdempotencyStore,
     private readonly metrics: GatewayMetrics,
-  ) {}
+    batch?: BatchOptions,
+  ) {
+    if (batch && batch.maxInFlight > 0)
+      this.batcher = new SessionBatcher(ledger, batch, {
+        onBatch: (n) => metrics.batchCalls.observe(n),
+        onStaleRetry: () => metrics.retries.inc({ kind: 'stale-endorser' }),
+      });
+  }
+
+  private submitCall(call: PreparedCall, hooks: SubmitHooks): Promise<Committed> {
+    const tx = call.tx as BatchableTransaction;
+    return this.batcher && BATCHABLE.includes(tx)
+      ? this.batcher.submit(call.identity, tx, call.args, hooks)
+      : this.ledger.submit(call.identity, call.tx, call.args, hooks);
+  }
 
   async evaluate(call: PreparedCall): Promise<Answer> {
     const end = this.metrics.evaluateLatency.startTimer({ tx: call.tx });
@@ -88,7 +107,7 @@ export class Submitter {
   private async run(call: PreparedCall, onEndorsed?: (e: Endorsed) => Promise<void>): Promise<Answer> {
     const end = this.metrics.submitLatency.startTimer({ tx: call.tx });
     try {
-      const c: Committed = await this.ledger.submit(call.identity, call.tx, call.args, {
+      const c: Committed = await this.submitCall(call, {
         onEndorsed,
         onStaleRetry: () => this.metrics.retries.inc({ kind: 'stale-endorser' }),
         onConflict: () => {
