@@ -5,6 +5,8 @@
  *   evpay keygen --out pile.key                      # encrypted with $EVPAY_PASSPHRASE
  *   evpay sign authorization --key driver.key --pile AlphaMSP.P1 --cap 5000 --max-beans 20 --expires +600
  *   evpay sign revocation --key driver.key --nonce <nonce of an unused authorization>
+ *   evpay sign standing --key driver.key --operator AlphaMSP --card 04A1B2C3 --cap 5000 --total-cap 50000 \
+ *     --max-sessions 20 --max-beans 0 --expires +2592000   # an RFID card's standing authorization
  *   evpay sign reading --key pile.key --kind START --session s1 --pile AlphaMSP.P1 --meter 1200
  *   evpay verify --kind reading --public-key 04... --message signed.json
  *   evpay genesis-digest --file genesis.json         # the EVPAY_GENESIS_SM3 each operator pins
@@ -17,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { z } from 'zod';
 import {
   authorizationText,
   beanPurchaseText,
@@ -26,10 +29,14 @@ import {
   revocationText,
   genesisDigest,
   idSchema,
+  idTagDigest,
+  MAX_STANDING_TTL_SEC,
   mspIdSchema,
   nonceSchema,
   pileIdSchema,
   readingText,
+  standingRevocationText,
+  standingText,
   sm2GenerateKeyPair,
   sm2Sign,
   sm2Verify,
@@ -45,6 +52,9 @@ const mspIdArg = schemaArg(mspIdSchema);
 const pileIdArg = schemaArg(pileIdSchema);
 const walletIdArg = schemaArg(walletIdSchema);
 const nonceArg = schemaArg(nonceSchema);
+/** An OCPP idTag (1.6 CiString20, 2.0.1 idToken up to 36): printable ASCII, no spaces. */
+const cardArg = schemaArg(z.string().regex(/^[!-~]{1,36}$/, '1 to 36 printable ASCII characters, no spaces'));
+const standingIdArg = schemaArg(walletIdSchema);
 import { GatewayRefusal, GatewayUnreachable } from '../client/gatewayClient';
 import { addChargerSimCommand } from './chargerSimCommand';
 import { addGatewayCommands, EXIT } from './gatewayCommands';
@@ -75,6 +85,8 @@ const MESSAGE_TEXTS = {
   transfer: beanTransferText,
   claim: envelopeClaimText,
   refund: refundText,
+  standing: standingText,
+  'standing-revocation': standingRevocationText,
 } as const;
 
 /** The consortium's network id, which every signed message names (InitConsortium's networkId). */
@@ -191,6 +203,66 @@ export function program(): Command {
     (c) => c.requiredOption('--nonce <nonce>', 'the nonce of the authorization to revoke', nonceArg),
     (o: KeyOptions & { nonce: string }, walletId) => ({ walletId, nonce: o.nonce }),
     revocationText,
+  );
+  signCommand(
+    sign,
+    'standing',
+    "a driver's standing authorization of an RFID card at its issuer's piles (RegisterStanding); the card " +
+      'id is signed as its digest, SM3 of the network id and the card id, never in the clear',
+    (c) =>
+      expiring(
+        c
+          .requiredOption('--operator <mspId>', "the card's issuer, whose piles may use it", mspIdArg)
+          .requiredOption('--card <idTag>', 'the card id the charger reads (OCPP idTag)', cardArg)
+          .requiredOption('--cap <fen>', 'most one session may cost, in fen', positiveNumber)
+          .requiredOption(
+            '--total-cap <fen>',
+            'most all its sessions together may cost, in fen',
+            positiveNumber,
+          )
+          .requiredOption('--max-sessions <count>', 'most sessions it may start', positiveNumber)
+          .requiredOption(
+            '--max-beans <count>',
+            "most of the operator's beans one session may use (0: none)",
+            wholeNumber,
+          ),
+      ),
+    (
+      o: Expiring & {
+        network: string;
+        operator: string;
+        card: string;
+        cap: number;
+        totalCap: number;
+        maxSessions: number;
+        maxBeans: number;
+      },
+      walletId,
+    ) => {
+      if (o.cap > o.totalCap) throw new UsageError('--cap may not exceed --total-cap');
+      if (o.expires > now() + MAX_STANDING_TTL_SEC)
+        throw new UsageError(`--expires: at most ${MAX_STANDING_TTL_SEC} s from now (366 days)`);
+      return {
+        walletId,
+        operator: o.operator,
+        idTagSm3: idTagDigest(o.network, o.card),
+        capFen: o.cap,
+        totalCapFen: o.totalCap,
+        maxSessions: o.maxSessions,
+        maxBeans: o.maxBeans,
+        nonce: o.nonce ?? nonce(),
+        expiresAt: o.expires,
+      };
+    },
+    standingText,
+  );
+  signCommand(
+    sign,
+    'standing-revocation',
+    "a driver's revocation of a standing authorization (RevokeStanding)",
+    (c) => c.requiredOption('--standing-id <id>', 'the standing authorization id (SM3 hex)', standingIdArg),
+    (o: KeyOptions & { standingId: string }, walletId) => ({ walletId, standingId: o.standingId }),
+    standingRevocationText,
   );
   signCommand(
     sign,

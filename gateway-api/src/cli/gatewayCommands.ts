@@ -249,6 +249,31 @@ export function addGatewayCommands(p: Command): void {
   );
   postCommand(
     gw,
+    'register-standing',
+    "register a card's standing authorization signed by the driver, at the card's issuer (driver-app)",
+    '/v1/standing-authorizations',
+    'RegisterStanding',
+    (c) => c.requiredOption('--standing <file>', 'printed by `evpay sign standing` ("-": stdin)'),
+    (o: { standing: string }) => readJsonFile(o.standing),
+  );
+  postCommand(
+    gw,
+    'revoke-standing',
+    "revoke a standing authorization: the driver's signed revocation (driver-app), or --id alone (operator-admin of the issuer)",
+    '/v1/standing-revocations',
+    'RevokeStanding',
+    (c) =>
+      c
+        .option('--revocation <file>', 'printed by `evpay sign standing-revocation` ("-": stdin)')
+        .option('--id <standingId>', 'the standing authorization id, revoked by its issuer'),
+    (o: { revocation?: string; id?: string }) => {
+      if ((o.revocation === undefined) === (o.id === undefined))
+        throw new UsageError('give exactly one of --revocation and --id');
+      return o.revocation === undefined ? { standingId: o.id } : readJsonFile(o.revocation);
+    },
+  );
+  postCommand(
+    gw,
     'refund',
     "pay wallet money out in cash on the driver's signed request (driver-app)",
     '/v1/refunds',

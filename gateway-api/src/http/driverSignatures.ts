@@ -14,6 +14,8 @@ import {
   refundText,
   revocationText,
   sm2Verify,
+  standingRevocationText,
+  standingText,
   type Authorization,
   type BeanPurchase,
   type BeanTransfer,
@@ -21,6 +23,8 @@ import {
   type EvPayTransactionName,
   type Refund,
   type Revocation,
+  type StandingAuthorization,
+  type StandingRevocation,
 } from '@evpay/chaincode/client';
 import { ChaincodeRejection } from '../fabric/errors';
 import { query, type OrgLedger } from '../fabric/orgLedger';
@@ -38,8 +42,25 @@ type WithSignature<T> = T & { signature: string };
 export function driverSigned(tx: EvPayTransactionName, arg: unknown): Signed | undefined {
   switch (tx) {
     case 'StartSession': {
-      const a = (arg as { authorization: WithSignature<Authorization> }).authorization;
+      // A start on a card's standing authorization carries no driver signature (checked at registration).
+      const a = (arg as { authorization?: WithSignature<Authorization> }).authorization;
+      if (!a) return undefined;
       return { walletId: a.walletId, text: (n) => authorizationText(n, a), signature: a.signature };
+    }
+    case 'RegisterStanding': {
+      const s = arg as WithSignature<StandingAuthorization>;
+      return { walletId: s.walletId, text: (n) => standingText(n, s), signature: s.signature };
+    }
+    case 'RevokeStanding': {
+      // Without walletId and signature it is the issuing operator's own revocation.
+      const r = arg as Partial<WithSignature<StandingRevocation>> & { standingId: string };
+      const { walletId, signature } = r;
+      if (walletId === undefined || signature === undefined) return undefined;
+      return {
+        walletId,
+        text: (n) => standingRevocationText(n, { walletId, standingId: r.standingId }),
+        signature,
+      };
     }
     case 'RefundWallet': {
       const r = arg as WithSignature<Refund>;

@@ -25,7 +25,7 @@ import { RPCServer, createRPCError } from 'ocpp-rpc';
 import type RpcServerClient from 'ocpp-rpc/lib/server-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { evpayTransactions } from '@evpay/chaincode/client';
+import { evpayTransactions, idSchema, idTagDigest } from '@evpay/chaincode/client';
 import type { Principal } from '../auth/credentials';
 import type { GatewayConfig } from '../config';
 import { query, type OrgLedger } from '../fabric/orgLedger';
@@ -36,6 +36,7 @@ import { Settler } from './settler';
 import {
   SignedMeterError,
   signedReadings16,
+  localSessionId,
   signedReadings201,
   verifySignedReading,
   type MeterValue16,
@@ -50,6 +51,7 @@ import {
   type OcppProtocol,
   type OcppTransaction,
   type SignedAuthorization,
+  type StandingRef,
 } from './transactions';
 
 /** Seconds between heartbeats asked of chargers at boot. */
@@ -57,8 +59,12 @@ export const HEARTBEAT_SEC = 60;
 /** How long the charger has to answer a remote start. */
 const CALL_TIMEOUT_MS = 30_000;
 
-const authorizationSchema = (evpayTransactions.StartSession.args[0].schema as z.AnyZodObject).shape
-  .authorization as z.ZodType<SignedAuthorization>;
+// Optional in StartSession (a card's standing authorization may stand instead); required for a remote start.
+const authorizationSchema = (
+  (evpayTransactions.StartSession.args[0].schema as z.AnyZodObject).shape.authorization as z.ZodOptional<
+    z.ZodType<SignedAuthorization>
+  >
+).unwrap();
 
 export const remoteStartSchema = z
   .object({
@@ -142,6 +148,31 @@ function tlsFacts(socket: unknown): TlsFacts {
     ...(typeof cn === 'string' ? { subjectCN: cn } : {}),
   };
 }
+
+/** A card's standing authorization as the ledger answers GetStandingByTag (chaincode standing.ts). */
+interface StandingView {
+  standingId: string;
+  walletId: string;
+  idTagSm3: string;
+  capFen: number;
+  totalCapFen: number;
+  maxSessions: number;
+  status: 'active' | 'revoked';
+  expiresAt: number;
+  sessions: number;
+  spentFen: number;
+  open?: { pileId: string; sessionId: string };
+}
+
+/**
+ * CARD STATUS RULE (written once): what the CSMS answers a charger for an RFID card that is not a pending
+ * remote start, from the card's standing authorization at this operator, in the order the chaincode
+ * checks it at StartSession (standing.ts, STANDING RULE): none (or an idTag that cannot be a card id)
+ * Invalid; revoked Blocked; past expiresAt Expired; a session open on it ConcurrentTx; no sessions or
+ * money left on it, or less in the wallet than the session would hold, Blocked (1.6) / NoCredit
+ * (2.0.1); else Accepted. The ledger checks it all again when the START arrives.
+ */
+type CardStatus = 'Accepted' | 'Invalid' | 'Blocked' | 'Expired' | 'ConcurrentTx' | 'NoCredit';
 
 /** A session id that fits a 1.6 idTag (20 characters) and the chaincode's id rule. */
 const newSessionId = (): string =>
@@ -415,7 +446,9 @@ export class Csms {
         const known =
           this.store.pendingFor(c.client.identity as string, idTag) ??
           this.store.bySession(c.client.identity as string, idTag);
-        return { idTagInfo: { status: known ? 'Accepted' : 'Invalid' } };
+        if (known) return { idTagInfo: { status: 'Accepted' } };
+        const card = await this.card(idTag, 'ocpp1.6');
+        return { idTagInfo: card.info };
       },
       StartTransaction: async (c, p) => {
         const cp = c.client.identity as string;
@@ -424,7 +457,7 @@ export class Csms {
         if (existing)
           return { transactionId: Number(existing.transactionId), idTagInfo: { status: 'Accepted' } };
         const pending = this.store.pendingFor(cp, idTag);
-        if (!pending) return { transactionId: 0, idTagInfo: { status: 'Invalid' } };
+        if (!pending) return this.startForCard16(c, idTag, Number(p.meterStart));
         const id = this.store.nextId();
         this.store.open(pending, 'ocpp1.6', String(id), Number(p.meterStart));
         return { transactionId: id, idTagInfo: { status: 'Accepted' } };
@@ -504,7 +537,9 @@ export class Csms {
         const token = String((p.idToken as { idToken?: string } | undefined)?.idToken);
         const cp = c.client.identity as string;
         const known = this.store.pendingFor(cp, token) ?? this.store.bySession(cp, token);
-        return { idTokenInfo: { status: known ? 'Accepted' : 'Invalid' } };
+        if (known) return { idTokenInfo: { status: 'Accepted' } };
+        const card = await this.card(token, 'ocpp2.0.1');
+        return { idTokenInfo: card.info };
       },
       MeterValues: async (_c, p) => {
         // Outside a transaction there is no session to record a reading on: energy samples must be signed
@@ -526,7 +561,7 @@ export class Csms {
     if (p.eventType === 'Started' && !t) {
       const token = (p.idToken as { idToken?: string } | undefined)?.idToken;
       const pending = this.store.pendingFor(cp, token, info.remoteStartId);
-      if (!pending) return { idTokenInfo: { status: 'Invalid' } };
+      if (!pending) return this.startForCard201(c, token, info.transactionId, readings, seqNo);
       if (!readings.some((r) => r.kind === 'START'))
         throw rpcError(
           'OccurrenceConstraintViolation',
@@ -575,6 +610,114 @@ export class Csms {
     await this.check(c, t, readings);
     this.accept(t, readings, (x) => (x.seqNo = seqNo));
     return {};
+  }
+
+  // --- RFID cards with a standing authorization (no remote start) ---
+
+  /** The card's status (CARD STATUS RULE), with the standing authorization when Accepted. */
+  private async card(
+    idTag: string | undefined,
+    protocol: OcppProtocol,
+  ): Promise<{ info: { status: CardStatus } & Params; standing?: StandingRef }> {
+    if (idTag === undefined || !/^[!-~]{1,36}$/.test(idTag)) return { info: { status: 'Invalid' } };
+    const idTagSm3 = idTagDigest(await this.networkId(), idTag);
+    let s: StandingView;
+    try {
+      s = await query<StandingView>(this.ledger, 'GetStandingByTag', [
+        JSON.stringify({ operator: this.config.mspId, idTagSm3 }),
+      ]);
+    } catch (e) {
+      if ((e as { error?: { code?: string } }).error?.code === 'STANDING_NOT_FOUND')
+        return { info: { status: 'Invalid' } };
+      throw e;
+    }
+    const expiryDate = new Date(s.expiresAt * 1000).toISOString();
+    const status = async (): Promise<CardStatus> => {
+      if (s.status === 'revoked') return 'Blocked';
+      if (Date.now() / 1000 > s.expiresAt) return 'Expired';
+      if (s.open) return 'ConcurrentTx';
+      const hold = Math.min(s.capFen, s.totalCapFen - s.spentFen);
+      const noCredit = protocol === 'ocpp1.6' ? 'Blocked' : 'NoCredit';
+      if (s.sessions >= s.maxSessions || hold < 1) return noCredit;
+      const { wallet } = await query<{ wallet: { balanceFen: number; heldFen: number } }>(
+        this.ledger,
+        'GetWallet',
+        [s.walletId],
+      );
+      return wallet.balanceFen - wallet.heldFen < hold ? noCredit : 'Accepted';
+    };
+    const st = await status();
+    // 1.6 IdTagInfo.expiryDate; 2.0.1 IdTokenInfo.cacheExpiryDateTime: how long a charger may cache it.
+    const until = protocol === 'ocpp1.6' ? { expiryDate } : { cacheExpiryDateTime: expiryDate };
+    return {
+      info: { status: st, ...(st === 'Blocked' ? {} : until) },
+      ...(st === 'Accepted' ? { standing: { standingId: s.standingId, idTagSm3 } } : {}),
+    };
+  }
+
+  /** 1.6 StartTransaction for a card the charger authorized itself (LOCAL SESSION ID RULE). */
+  private async startForCard16(c: Connection, idTag: string, meterStart: number): Promise<Params> {
+    const cp = c.client.identity as string;
+    const card = await this.card(idTag, 'ocpp1.6');
+    if (!card.standing) return { transactionId: 0, idTagInfo: card.info };
+    // The same StartTransaction again (its answer was lost): the same transaction.
+    const again = this.store.unstartedLocal(cp, card.standing.idTagSm3, meterStart);
+    if (again) return { transactionId: Number(again.transactionId), idTagInfo: card.info };
+    const id = this.store.nextId();
+    this.store.openLocal({
+      chargePointId: cp,
+      transactionId: String(id),
+      protocol: 'ocpp1.6',
+      pileId: c.pileId,
+      sessionId: localSessionId(id),
+      standing: card.standing,
+      meterStart,
+    });
+    this.logger.info({ chargePointId: cp, transactionId: id }, 'OCPP 1.6 charge started on a card');
+    return { transactionId: id, idTagInfo: card.info };
+  }
+
+  /** 2.0.1 TransactionEvent(Started) for a card the charger authorized itself (LOCAL SESSION ID RULE). */
+  private async startForCard201(
+    c: Connection,
+    token: string | undefined,
+    transactionId: string,
+    readings: readonly SignedReading[],
+    seqNo: number,
+  ): Promise<Params> {
+    const cp = c.client.identity as string;
+    const sessionId = localSessionId(transactionId);
+    if (!idSchema.safeParse(sessionId).success)
+      throw rpcError('PropertyConstraintViolation', `transactionId ${transactionId} cannot name a session`);
+    const card = await this.card(token, 'ocpp2.0.1');
+    if (!card.standing) return { idTokenInfo: card.info };
+    if (!readings.some((r) => r.kind === 'START'))
+      throw rpcError(
+        'OccurrenceConstraintViolation',
+        'TransactionEvent(Started) must carry the signed START reading',
+      );
+    const draft: OcppTransaction = {
+      chargePointId: cp,
+      transactionId,
+      protocol: 'ocpp2.0.1',
+      pileId: c.pileId,
+      sessionId,
+      standing: card.standing,
+      state: 'open',
+      ops: [],
+      createdAt: Date.now(),
+    };
+    await this.check(c, draft, readings);
+    const t = this.store.openLocal({
+      chargePointId: cp,
+      transactionId,
+      protocol: 'ocpp2.0.1',
+      pileId: c.pileId,
+      sessionId,
+      standing: card.standing,
+    });
+    this.accept(t, readings, (x) => (x.seqNo = seqNo));
+    return { idTokenInfo: card.info };
   }
 
   // --- REST ---

@@ -32,7 +32,9 @@ function callOf(t: OcppTransaction, op: LedgerOp): PreparedCall {
   const r = op.reading;
   const body =
     r.kind === 'START'
-      ? { authorization: t.authorization, startReading: r }
+      ? t.standing
+        ? { standing: t.standing, startReading: r }
+        : { authorization: t.authorization, startReading: r }
       : r.kind === 'PROGRESS'
         ? { reading: r }
         : { stopReading: r };

@@ -11,7 +11,8 @@
  * user id, DER, hex) over the chaincode's readingText: the gateway forwards the reading unchanged and the
  * chaincode verifies the signature as it does for REST. `sessionId` is the id the gateway gave the
  * charger when it started the charge (1.6 idTag, 2.0.1 idToken), so the charger can sign before it learns
- * any transaction id.
+ * any transaction id; for a charge the charger started itself for an RFID card (a standing authorization,
+ * no remote start) it is localSessionId's.
  *
  * Where it travels:
  * - OCPP 1.6: a SampledValue `{value: signedMeterData, format: "SignedData", measurand:
@@ -47,6 +48,14 @@ const READING_SCHEMAS: Record<ReadingKind, z.ZodTypeAny> = {
   PROGRESS: (evpayTransactions.RecordReading.args[0].schema as z.AnyZodObject).shape.reading as z.ZodTypeAny,
   STOP: (evpayTransactions.StopSession.args[0].schema as z.AnyZodObject).shape.stopReading as z.ZodTypeAny,
 };
+
+/**
+ * LOCAL SESSION ID RULE (written once): a charger that starts a charge itself for an RFID card signs its
+ * readings with sessionId = "L" + the OCPP transactionId (1.6: the integer the CSMS answered
+ * StartTransaction with; 2.0.1: the charger's own transactionId), which both sides know before the START
+ * reading is signed. The card's id never names a session: a card is used again and again.
+ */
+export const localSessionId = (transactionId: string | number): string => `L${String(transactionId)}`;
 
 /** Why a signed meter value was refused; `ocppCode` is the CALLERROR code the charger gets. */
 export class SignedMeterError extends Error {

@@ -42,6 +42,10 @@ const authorizationSchema = z
   .strict();
 export type SignedAuthorization = z.infer<typeof authorizationSchema>;
 
+/** A card's standing authorization as StartSession names it (chaincode standing.ts). */
+const standingRefSchema = z.object({ standingId: z.string(), idTagSm3: z.string() }).strict();
+export type StandingRef = z.infer<typeof standingRefSchema>;
+
 const pendingSchema = z
   .object({
     sessionId: z.string(),
@@ -76,7 +80,9 @@ const transactionSchema = z
     protocol: z.enum(PROTOCOLS),
     pileId: z.string(),
     sessionId: z.string(),
-    authorization: authorizationSchema,
+    /** What StartSession is sent with: the driver's remote-start authorization, or a card's standing one. */
+    authorization: authorizationSchema.optional(),
+    standing: standingRefSchema.optional(),
     /** 1.6: StartTransaction's meterStart (the signed START must say the same). */
     meterStart: z.number().int().optional(),
     /** 2.0.1: the highest seqNo taken for this transaction. */
@@ -197,6 +203,47 @@ export class OcppTransactionStore {
     delete this.state.pending[p.sessionId];
     this.save();
     return t;
+  }
+
+  /**
+   * Opens a transaction the charger started on its own for an RFID card with a standing authorization
+   * (no remote start: the session id is localSessionId's).
+   */
+  openLocal(t: {
+    chargePointId: string;
+    transactionId: string;
+    protocol: OcppProtocol;
+    pileId: string;
+    sessionId: string;
+    standing: StandingRef;
+    meterStart?: number;
+  }): OcppTransaction {
+    const { meterStart, ...rest } = t;
+    const opened: OcppTransaction = {
+      ...rest,
+      ...(meterStart === undefined ? {} : { meterStart }),
+      state: 'open',
+      ops: [],
+      createdAt: Date.now(),
+    };
+    this.state.transactions[transactionKey(t.chargePointId, t.transactionId)] = opened;
+    this.save();
+    return opened;
+  }
+
+  /**
+   * A 1.6 StartTransaction for a card sent again (its answer was lost): the charger's open transaction on
+   * that card whose START has not come yet and that began at the same meter value.
+   */
+  unstartedLocal(chargePointId: string, idTagSm3: string, meterStart: number): OcppTransaction | undefined {
+    return Object.values(this.state.transactions).find(
+      (t) =>
+        t.chargePointId === chargePointId &&
+        t.standing?.idTagSm3 === idTagSm3 &&
+        t.state === 'open' &&
+        t.ops.length === 0 &&
+        t.meterStart === meterStart,
+    );
   }
 
   /**
