@@ -5,7 +5,8 @@
  * with the card's idTag (no remote start), the signed START in MeterValues under the local session id
  * ("L" + transactionId), StopTransaction with the signed STOP. The session settles on the ledger against
  * the driver's wallet at the tariff's price; the per-session cap bounds a long charge and the total cap
- * then ends the card; an unknown card and a revoked card are refused. Every check reads the ledger back.
+ * then ends the card; an unknown card and a revoked card are refused. A 2.0.1 charger does the same with
+ * TransactionEvent (Started with the card's idToken, Ended). Every check reads the ledger back.
  */
 import { RPCClient } from 'ocpp-rpc';
 import type { RPC_ClientOptions } from 'ocpp-rpc/lib/client';
@@ -16,7 +17,12 @@ import { idTagDigest } from '../../chaincode/src/domain/messages';
 import { Driver, PileDevice } from '../../chaincode/test/support/fixtures';
 import { committedOnEveryPeer } from '../../network/tools/client';
 import { ChargerStore } from '../../gateway-api/src/ocpp/chargers';
-import { localSessionId, meterValue16, type SignedReading } from '../../gateway-api/src/ocpp/signedMeter';
+import {
+  localSessionId,
+  meterValue16,
+  meterValue201,
+  type SignedReading,
+} from '../../gateway-api/src/ocpp/signedMeter';
 import { marginsPaid } from './support/margins';
 import { net, waitFor } from './support/fabric';
 import {
@@ -248,5 +254,80 @@ describe('an RFID card with a standing authorization at a 1.6J charger', () => {
     const wallet = await balance();
     expect(wallet.heldFen).toBe(0);
     expect(wallet.balanceFen).toBe(20_000 - 1_500 - 2_000);
+  });
+});
+
+describe('an RFID card at a 2.0.1 charger', () => {
+  const pile2 = new PileDevice(`${A}.CARD2${RUN}`);
+  const cp2Id = `cpcard2-${RUN}`;
+  const card2 = `D${RUN}`;
+  const txId = `T-CARD-${RUN}`;
+  const cp2 = new RPCClient({
+    endpoint: `${orgByMsp(A).gateway.url.replace(/^http/, 'ws')}/ocpp`,
+    identity: cp2Id,
+    protocols: ['ocpp2.0.1'],
+    reconnect: false,
+    strictMode: true,
+    password: PASSWORD,
+  } as Partial<RPC_ClientOptions> as RPC_ClientOptions);
+  afterAll(async () => {
+    await cp2.close({ force: true }).catch(() => undefined);
+  });
+  const event = (eventType: 'Started' | 'Ended', seqNo: number, extra: Record<string, unknown>) => ({
+    eventType,
+    timestamp: new Date().toISOString(),
+    triggerReason: eventType === 'Started' ? 'Authorized' : 'StopAuthorized',
+    seqNo,
+    transactionInfo: { transactionId: txId },
+    evse: { id: 1, connectorId: 1 },
+    ...extra,
+  });
+
+  test('Authorize (strict schemas both ways), TransactionEvent Started and Ended on the card; the session settles', async () => {
+    pile2.network = network;
+    await ok(admin.post('/v1/piles', { localId: pile2.localId, publicKey: pile2.keys.publicKeyHex }));
+    await new ChargerStore(gatewayDataDir(orgByMsp(A))).add({
+      chargePointId: cp2Id,
+      pileId: pile2.pileId,
+      password: PASSWORD,
+    });
+    const signed = driver.standing(A, card2, 1_000, 2_000, 2, nowSec() + DAY, `card2-${RUN}`);
+    const id = (await ok<Standing>(app.post('/v1/standing-authorizations', signed))).result.standingId;
+    await cp2.connect();
+    const token = { idToken: card2, type: 'ISO14443' };
+    const auth = (await cp2.call('Authorize', { idToken: token })) as {
+      idTokenInfo: { status: string; cacheExpiryDateTime?: string };
+    };
+    expect(auth.idTokenInfo).toMatchObject({ status: 'Accepted', cacheExpiryDateTime: expect.any(String) });
+    expect(
+      (
+        (await cp2.call('Authorize', { idToken: { idToken: `NOBODY${RUN}`, type: 'ISO14443' } })) as {
+          idTokenInfo: { status: string };
+        }
+      ).idTokenInfo.status,
+    ).toBe('Invalid');
+    const sessionId = localSessionId(txId);
+    const t = nowSec();
+    const start = pile2.reading('START', sessionId, 0, t) as SignedReading;
+    const started = (await cp2.call(
+      'TransactionEvent',
+      event('Started', 0, { idToken: token, meterValue: [meterValue201(start, pile2.keys.publicKeyHex)] }),
+    )) as { idTokenInfo: { status: string } };
+    expect(started.idTokenInfo.status).toBe('Accepted');
+    await waitFor('the next second', async () => nowSec() > t);
+    const stop = pile2.reading('STOP', sessionId, 4_000, nowSec()) as SignedReading;
+    await cp2.call(
+      'TransactionEvent',
+      event('Ended', 1, { meterValue: [meterValue201(stop, pile2.keys.publicKeyHex)] }),
+    );
+    const s = await waitFor(`session ${sessionId} settled`, async () => {
+      const r = await piles.get<Session>(`/v1/piles/${pile2.pileId}/sessions/${sessionId}`);
+      return r.status === 200 && r.body.status === 'settled' ? r.body : undefined;
+    });
+    // 4 kWh at 150 fen/kWh: 600 fen, on the driver's wallet, counted on the card.
+    expect(s).toMatchObject({ standingId: id, capFen: 1_000, walletId: driver.walletId });
+    expect(s.settlement).toMatchObject({ energyWh: 4_000, chargedFen: 600 });
+    expect(await standing(id)).toMatchObject({ sessions: 1, spentFen: 600 });
+    expect((await balance()).balanceFen).toBe(20_000 - 1_500 - 2_000 - 600);
   });
 });
