@@ -44,11 +44,25 @@ export function singleCertificatePem(idBytes: Uint8Array | string): string {
  * "/OU=admin" (a client whose locality is "x/OU=admin" must stay a client).
  */
 export function roleFromCertificate(pem: Uint8Array | string): string {
-  const cert = Certificate.fromPEM(Buffer.from(pem));
-  const roles = cert.subject.attributes
+  const key = typeof pem === 'string' ? pem : Buffer.from(pem).toString('latin1');
+  let role = roles.get(key);
+  if (role === undefined) role = parseRole(key);
+  // A bounded LRU: the same few client certificates submit nearly every transaction, and parsing one
+  // (fabric-shim has parsed it once already for ClientIdentity) showed in a profile under load.
+  roles.delete(key);
+  roles.set(key, role);
+  if (roles.size > ROLE_CACHE_CAPACITY) roles.delete(roles.keys().next().value as string);
+  return role;
+}
+export const ROLE_CACHE_CAPACITY = 256;
+const roles = new Map<string, string>();
+
+function parseRole(pem: string): string {
+  const cert = Certificate.fromPEM(Buffer.from(pem, 'latin1'));
+  const found = cert.subject.attributes
     .filter((a) => a.shortName === 'OU' && NODE_OU_ROLES.has(String(a.value)))
     .map((a) => String(a.value));
-  return roles.length === 1 ? (roles[0] ?? '') : '';
+  return found.length === 1 ? (found[0] ?? '') : '';
 }
 
 /** fabric-shim gives the proposal time as a Long but history timestamps as plain numbers. */
