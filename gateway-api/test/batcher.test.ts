@@ -4,7 +4,10 @@
  * lagging peer's refusal queued again, a refused batch split. The real transaction runs on the network
  * (test/network/gateway.test.ts).
  */
-import { ChaincodeRejection, type ChaincodeError } from '../src/fabric/errors';
+import * as grpc from '@grpc/grpc-js';
+import { EndorseError } from '@hyperledger/fabric-gateway';
+import { ChaincodeRejection, EndorsersDisagree, classify, type ChaincodeError } from '../src/fabric/errors';
+import { isStaleRefusal } from '../src/fabric/ledger';
 import { SessionBatcher } from '../src/fabric/batcher';
 import type { Committed, Endorsed, SubmitHooks } from '../src/fabric/ledger';
 
@@ -155,16 +158,19 @@ describe('SessionBatcher', () => {
     expect(ledger.sent.map((s) => s.calls.join('+'))).toEqual(['o', 'p+q', 'p']);
   });
 
-  test('a batch the chaincode refuses as a whole is sent again call by call', async () => {
+  test.each([
+    ['refuses as a whole', () => new ChaincodeRejection(refusal('INVALID_ARGUMENT'))],
+    ['cannot get its endorsers to agree on', () => new EndorsersDisagree()],
+  ])('a batch the chaincode %s is sent again call by call', async (_what, failure) => {
     const ledger = fakeLedger(() => undefined);
     const submit = ledger.submit;
-    let refusedOnce = false;
+    let failedOnce = false;
     const b = new SessionBatcher(
       {
         submit: async (as, tx, args, hooks) => {
-          if (tx === 'SessionBatch' && !refusedOnce) {
-            refusedOnce = true;
-            throw new ChaincodeRejection(refusal('INVALID_ARGUMENT'));
+          if (tx === 'SessionBatch' && !failedOnce) {
+            failedOnce = true;
+            throw failure();
           }
           return submit(as, tx, args, hooks);
         },
@@ -180,4 +186,35 @@ describe('SessionBatcher', () => {
     expect(all.map((c) => dec(c.result))).toEqual([{ id: 'm' }, { id: 'n' }, { id: 'o' }]);
     expect(ledger.sent.map((s) => s.tx)).toEqual(['StopSession', 'StopSession', 'StopSession']);
   });
+});
+
+test('endorsers that disagree (one a block behind) are a retryable refusal, not an internal error', () => {
+  const mismatch = new EndorseError({
+    code: grpc.status.ABORTED,
+    details: [
+      { address: 'peer1:7051', message: 'ProposalResponsePayloads do not match', mspId: 'BetaMSP' },
+      { address: 'peer2:7051', message: 'ProposalResponsePayloads do not match', mspId: 'DeltaMSP' },
+    ],
+    cause: Object.assign(new Error('ABORTED'), {
+      code: grpc.status.ABORTED,
+      details: '',
+      metadata: new grpc.Metadata(),
+    }),
+    transactionId: 'tx1',
+    message: 'failed to collect enough transaction endorsements',
+  });
+  const c = classify(mismatch);
+  expect(c).toBeInstanceOf(EndorsersDisagree);
+  expect(isStaleRefusal(c)).toBe(true);
+  const other = new EndorseError({
+    code: grpc.status.ABORTED,
+    details: [{ address: 'peer1:7051', message: 'chaincode response 500, boom', mspId: 'BetaMSP' }],
+    cause: Object.assign(new Error('ABORTED'), {
+      code: grpc.status.ABORTED,
+      details: '',
+      metadata: new grpc.Metadata(),
+    }),
+    transactionId: 'tx2',
+  });
+  expect(isStaleRefusal(classify(other))).toBe(false);
 });

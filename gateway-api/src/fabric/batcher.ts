@@ -10,10 +10,11 @@
  * refusal a peer a block behind may give (MAYBE_STALE) is queued again until `staleRetryMs` has passed,
  * as for a transaction of its own. Only a call that stood in the endorsement reaches `onEndorsed` (the
  * idempotency store): a refused one writes nothing. If the batch as a whole is refused by the chaincode,
- * each call is sent alone, so one bad call never fails the others.
+ * or its endorsers still disagree when staleRetryMs has passed, each call is sent alone, so one call
+ * never fails the others.
  */
 import { MAX_BATCH_CALLS, type BatchableTransaction } from '@evpay/chaincode/client';
-import { ChaincodeRejection, type ChaincodeError } from './errors';
+import { ChaincodeRejection, EndorsersDisagree, type ChaincodeError } from './errors';
 import { isStaleRefusal, type Committed, type Endorsed, type SubmitHooks } from './ledger';
 import { answerOf, type IdentityKind, type OrgLedger } from './orgLedger';
 
@@ -107,8 +108,11 @@ export class SessionBatcher {
         onConflict: (txId, code) => calls.forEach((c) => c.hooks.onConflict?.(txId, code)),
       });
     } catch (e) {
-      // Refused as a whole (never expected: each call was checked with its own schema): each goes alone.
-      if (e instanceof ChaincodeRejection) await Promise.all(calls.map((c) => this.alone(as, c)));
+      // Refused as a whole (never expected: each call was checked with its own schema), or the endorsers
+      // still disagree after staleRetryMs (one call depends on a block a peer lacks): each goes alone,
+      // so the others are not held back by it and each gets its own answer.
+      if (e instanceof ChaincodeRejection || e instanceof EndorsersDisagree)
+        await Promise.all(calls.map((c) => this.alone(as, c)));
       else calls.forEach((c) => c.reject(e));
       return;
     }

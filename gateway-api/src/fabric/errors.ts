@@ -71,6 +71,22 @@ export class LedgerUnavailable extends Error {
   }
 }
 
+/**
+ * The endorsing peers answered differently ("ProposalResponsePayloads do not match"): one of them has not
+ * committed a block the others have (a session batch in which one call's outcome depends on it). Nothing
+ * was written; endorsed again a little later it agrees (ledger.ts, MAYBE_STALE).
+ */
+export class EndorsersDisagree extends LedgerUnavailable {
+  constructor(txId?: string) {
+    super('the endorsing peers answered differently (one is a block behind); retry', txId);
+    this.name = 'EndorsersDisagree';
+  }
+}
+
+const disagree = (e: unknown): boolean =>
+  (e instanceof EndorseError || e instanceof GatewayError) &&
+  e.details.some((d) => /ProposalResponsePayloads do not match/.test(d.message));
+
 export const isGrpcCode = (e: unknown, code: grpc.status): boolean =>
   e instanceof GatewayError && e.code === code;
 
@@ -85,6 +101,8 @@ export const isReadConflict = (code: number): boolean =>
 export function classify(e: unknown, txId?: string): Error {
   const cc = chaincodeError(e);
   if (cc) return new ChaincodeRejection(cc);
+  // No transaction id: the proposal was never sent to the orderers, so its outcome is known (nothing).
+  if (disagree(e)) return new EndorsersDisagree();
   if (isGrpcCode(e, grpc.status.DEADLINE_EXCEEDED))
     return new LedgerUnavailable('the ledger did not answer in time', txId, true);
   if (isGrpcCode(e, grpc.status.UNAVAILABLE))

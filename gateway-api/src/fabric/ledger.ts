@@ -14,6 +14,7 @@ import type { FabricConnection } from './connection';
 import {
   ChaincodeRejection,
   classify,
+  EndorsersDisagree,
   isGrpcCode,
   isReadConflict,
   LedgerUnavailable,
@@ -121,8 +122,7 @@ const MAYBE_STALE = new Set([
   'MARGIN_NOT_PAID',
 ]);
 export const isStaleRefusal = (e: unknown): boolean =>
-  (e instanceof ChaincodeRejection && MAYBE_STALE.has(e.error.code)) ||
-  (e instanceof Error && /ProposalResponsePayloads do not match/.test(e.message));
+  (e instanceof ChaincodeRejection && MAYBE_STALE.has(e.error.code)) || e instanceof EndorsersDisagree;
 
 /** Endorses one proposal (chaincode refusals surface as ChaincodeRejection). */
 async function endorse(
