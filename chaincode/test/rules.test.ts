@@ -267,4 +267,37 @@ describe('per-transaction read cache (state.ts)', () => {
     await store.get('missing');
     expect(fetches).toBe(2);
   });
+
+  test('a range read to its end is asked once; one left early is asked again', async () => {
+    const keys = ['a/1', 'a/2', 'a/3'];
+    let queries = 0;
+    const inner: StateStore = {
+      get: async () => undefined,
+      put: async () => undefined,
+      del: async () => undefined,
+      range: (start, end) =>
+        (async function* () {
+          queries++;
+          for (const key of keys)
+            if (key >= start && key < end) yield { key, value: new TextEncoder().encode(key) };
+        })(),
+    };
+    const store = withReadCache(inner);
+    const all = async (start: string, end: string, stopAfter = Infinity) => {
+      const out: string[] = [];
+      for await (const kv of store.range(start, end)) {
+        out.push(kv.key);
+        if (out.length >= stopAfter) break;
+      }
+      return out;
+    };
+    expect(await all('a/', 'a0', 1)).toEqual(['a/1']);
+    expect(await all('a/', 'a0')).toEqual(keys);
+    expect(queries).toBe(2);
+    expect(await all('a/', 'a0')).toEqual(keys);
+    expect(await all('a/', 'a0', 2)).toEqual(['a/1', 'a/2']);
+    expect(queries).toBe(2);
+    expect(await all('a/2', 'a0')).toEqual(['a/2', 'a/3']);
+    expect(queries).toBe(3);
+  });
 });

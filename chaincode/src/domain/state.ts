@@ -1,6 +1,6 @@
 /** Typed JSON access to the world state. Values are canonical JSON so every peer writes the same bytes. */
 import { canonicalJson } from './canonical';
-import type { StateStore, TxContext } from './context';
+import type { KV, StateStore, TxContext } from './context';
 import { prefixRange } from './keys';
 
 const enc = new TextEncoder();
@@ -29,11 +29,16 @@ export async function exists(store: StateStore, key: string): Promise<boolean> {
 }
 
 /**
- * A store that asks the peer for each key once per transaction. Safe because a Fabric read never sees
- * the transaction's own writes: the first answer is the answer for the whole transaction.
+ * A store that asks the peer for each key, and each range read to its end, once per transaction. Safe
+ * because a Fabric read never sees the transaction's own writes: the first answer is the answer for the
+ * whole transaction. A range is kept only when it was read to its end (a reader that stopped early
+ * leaves nothing), so a repeat answers exactly what the peer would; the peer re-runs every range query of
+ * a transaction on every peer at commit (phantom check), so the calls of a session batch that each read
+ * the tariff and parameter versions make it run once.
  */
 export function withReadCache(store: StateStore): StateStore {
   const seen = new Map<string, Promise<Uint8Array | undefined>>();
+  const ranges = new Map<string, KV[]>();
   return {
     get: (key) => {
       let v = seen.get(key);
@@ -42,7 +47,22 @@ export function withReadCache(store: StateStore): StateStore {
     },
     put: (key, value) => store.put(key, value),
     del: (key) => store.del(key),
-    range: (start, end) => store.range(start, end),
+    range: (start, end) => {
+      const id = JSON.stringify([start, end]);
+      const kept = ranges.get(id);
+      if (kept)
+        return (async function* (): AsyncGenerator<KV> {
+          yield* kept;
+        })();
+      return (async function* (): AsyncGenerator<KV> {
+        const read: KV[] = [];
+        for await (const kv of store.range(start, end)) {
+          read.push(kv);
+          yield kv;
+        }
+        ranges.set(id, read);
+      })();
+    },
   };
 }
 
