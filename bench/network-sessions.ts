@@ -751,7 +751,11 @@ async function main(): Promise<void> {
   const clients = new Map(operators.map((o) => [o.mspId, connectAs(net, o.mspId, 'client')]));
   const step = async (conn: Connection, fn: string, ...args: string[]): Promise<bigint | undefined> => {
     try {
-      return (await whenEndorsable(() => submit(conn, fn, ...args))).blockNumber;
+      const { blockNumber } = await whenEndorsable(() => submit(conn, fn, ...args));
+      // The next step may be endorsed by any peer: each must have this block (a fresh network's
+      // ConfirmMargin right after PayMargin was refused MARGIN_NOT_DECLARED by a peer a block behind).
+      await committedOnEveryPeer(net, blockNumber);
+      return blockNumber;
     } catch (e) {
       if (/ALREADY/.test(chaincodeError(e)?.code ?? '')) return undefined; // a network kept from a run before
       throw e;
