@@ -10,6 +10,7 @@ import type { Caller, KV, StateStore, TxContext } from '../domain/context';
 import { DomainError, fail } from '../domain/errors';
 import { MAX_TX_TIME_SKEW_SEC } from '../domain/params';
 import { withReadCache } from '../domain/state';
+import { touch } from '../crypto/lru';
 
 /** Name of the single chaincode event carrying a transaction's business events. */
 export const EVENT_NAME = 'evpay';
@@ -45,13 +46,10 @@ export function singleCertificatePem(idBytes: Uint8Array | string): string {
  */
 export function roleFromCertificate(pem: Uint8Array | string): string {
   const key = typeof pem === 'string' ? pem : Buffer.from(pem).toString('latin1');
-  let role = roles.get(key);
-  if (role === undefined) role = parseRole(key);
   // A bounded LRU: the same few client certificates submit nearly every transaction, and parsing one
   // (fabric-shim has parsed it once already for ClientIdentity) showed in a profile under load.
-  roles.delete(key);
-  roles.set(key, role);
-  if (roles.size > ROLE_CACHE_CAPACITY) roles.delete(roles.keys().next().value as string);
+  const role = roles.get(key) ?? parseRole(key);
+  touch(roles, key, role, ROLE_CACHE_CAPACITY);
   return role;
 }
 export const ROLE_CACHE_CAPACITY = 256;

@@ -4,6 +4,7 @@
  * exists only so the chaincode can check a block's consenter signatures itself.
  */
 import { X509Certificate, createHash, verify, type KeyObject } from 'node:crypto';
+import { touch } from './lru';
 
 export function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
@@ -57,9 +58,7 @@ function publicKeyOf(certPem: string): KeyObject | null {
       key = null;
     }
   }
-  keys.delete(certPem);
-  keys.set(certPem, key);
-  if (keys.size > CERTIFICATE_KEY_CAPACITY) keys.delete(keys.keys().next().value as string);
+  touch(keys, certPem, key, CERTIFICATE_KEY_CAPACITY);
   return key;
 }
 

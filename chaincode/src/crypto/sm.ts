@@ -22,6 +22,7 @@ import {
   toBytes,
 } from './bytes';
 import { decodeDerIntegerPair, encodeDerIntegerPair } from './der';
+import { touch } from './lru';
 
 export { type Bytes, SmCryptoError } from './bytes';
 
@@ -73,12 +74,6 @@ const TABLE_WINDOW = 4;
 export const SM2_KEY_TABLE_CAPACITY = 256;
 const tables = new Map<string, Sm2Point>();
 const seenOnce = new Map<string, true>();
-
-function touch<V>(m: Map<string, V>, key: string, value: V, capacity: number): void {
-  m.delete(key);
-  m.set(key, value);
-  if (m.size > capacity) m.delete(m.keys().next().value as string);
-}
 
 function verificationPoint(publicKeyHex: string): Sm2Point {
   const table = tables.get(publicKeyHex);
