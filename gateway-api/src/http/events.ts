@@ -8,6 +8,7 @@
 import type { Request, Response } from 'express';
 import type { OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from './problems';
+import { refuseUnknownQuery } from './transactions';
 
 export interface EventPosition {
   block: bigint;
@@ -29,6 +30,18 @@ const after = (p: EventPosition, q: EventPosition): boolean =>
 interface Payload {
   txId?: string;
   events?: Array<{ name?: unknown; payload?: unknown }>;
+}
+
+/** Answers 200 as a Server-Sent Events stream (unbuffered by proxies), opened with a comment line. */
+export function openEventStream(res: Response, comment: string): void {
+  res.status(200).set({
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  res.flushHeaders();
+  res.write(`: ${comment}\n\n`);
 }
 
 /** Streams events until the client goes away. `?fromBlock=` starts at a block when no Last-Event-ID. */
@@ -57,19 +70,10 @@ export async function streamEvents(
     if (!/^\d{1,19}$/.test(from)) throw new ApiError('VALIDATION_FAILED', 'fromBlock must be a block number');
     startBlock = BigInt(from);
   }
-  const unknownQuery = Object.keys(req.query).filter((k) => k !== 'fromBlock');
-  if (unknownQuery.length > 0)
-    throw new ApiError('UNKNOWN_FIELD', `unknown query parameter: ${unknownQuery.join(', ')}`);
+  refuseUnknownQuery(req.query, 'fromBlock');
 
   const events = await ledger.events(startBlock);
-  res.status(200).set({
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  });
-  res.flushHeaders();
-  res.write(': evpay events\n\n');
+  openEventStream(res, 'evpay events');
   const beat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
   const stop = (): void => {
     clearInterval(beat);

@@ -14,7 +14,9 @@
 import type { Request, Response } from 'express';
 import type { Principal } from '../auth/credentials';
 import type { Csms, LiveChange, LiveStatus } from '../ocpp/csms';
+import { openEventStream } from './events';
 import { ApiError } from './problems';
+import { refuseUnknownQuery } from './transactions';
 
 export const LIVE_STATUS_EVENT = 'PileLiveStatus';
 export const LIVE_SNAPSHOT_END_EVENT = 'PileLiveSnapshotEnd';
@@ -53,20 +55,11 @@ export function streamLiveStatus(
   const raw: unknown = req.query.pileId;
   if (raw !== undefined && (typeof raw !== 'string' || raw === ''))
     throw new ApiError('VALIDATION_FAILED', 'query parameter pileId must be given once, as a pile id');
-  const unknownQuery = Object.keys(req.query).filter((k) => k !== 'pileId');
-  if (unknownQuery.length > 0)
-    throw new ApiError('UNKNOWN_FIELD', `unknown query parameter: ${unknownQuery.join(', ')}`);
+  refuseUnknownQuery(req.query, 'pileId');
   const visible = liveScope(principal, raw);
   if (!csms) throw new ApiError('CHARGER_NOT_FOUND', "the auditor's gateway has no chargers");
 
-  res.status(200).set({
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  });
-  res.flushHeaders();
-  res.write(': evpay live pile status\n\n');
+  openEventStream(res, 'evpay live pile status');
   // The snapshot and the subscription happen in one tick: no change can fall between them.
   const snapshot = csms.liveStatuses().filter((s) => visible(s.pileId));
   for (const s of snapshot) res.write(liveEventText(LIVE_STATUS_EVENT, { change: 'snapshot', ...s }));

@@ -40,14 +40,20 @@ function invalid(issues: Array<{ path: string; message: string; code: string }>)
   );
 }
 
+/** Refuses a query parameter other than `allowed` (UNKNOWN_FIELD). */
+export function refuseUnknownQuery(query: Record<string, unknown>, ...allowed: string[]): void {
+  const unknown = Object.keys(query).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0)
+    throw new ApiError('UNKNOWN_FIELD', `unknown query parameter: ${unknown.join(', ')}`);
+}
+
 /** Checks the query string against the route's declared parameters (unknown ones are refused). */
 export function parseQuery(route: Route, raw: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(raw))
     if (typeof v !== 'string')
       throw new ApiError('VALIDATION_FAILED', `query parameter ${k} must be given once, as a plain value`);
   if (!route.query) {
-    const keys = Object.keys(raw);
-    if (keys.length > 0) throw new ApiError('UNKNOWN_FIELD', `unknown query parameter: ${keys.join(', ')}`);
+    refuseUnknownQuery(raw);
     return {};
   }
   const r = route.query.safeParse(raw);
