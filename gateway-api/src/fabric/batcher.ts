@@ -15,7 +15,7 @@
  */
 import { MAX_BATCH_CALLS, type BatchableTransaction } from '@evpay/chaincode/client';
 import { ChaincodeRejection, EndorsersDisagree, type ChaincodeError } from './errors';
-import { isStaleRefusal, type Committed, type Endorsed, type SubmitHooks } from './ledger';
+import { isStaleRefusal, type Committed, type SubmitHooks } from './ledger';
 import { answerOf, type IdentityKind, type OrgLedger } from './orgLedger';
 
 export interface BatchOptions {
@@ -46,6 +46,8 @@ interface Pending {
 type CallResult = { ok: true; result: unknown } | { ok: false; error: ChaincodeError };
 
 const encoder = new TextEncoder();
+/** A call's own answer as the chaincode would have answered it alone (JSON of its result). */
+const answerBytes = (result: unknown): Uint8Array => encoder.encode(JSON.stringify(result));
 
 export class SessionBatcher {
   private readonly queues: Record<IdentityKind, Pending[]> = { client: [], admin: [] };
@@ -101,7 +103,8 @@ export class SessionBatcher {
           const results = this.resultsOf(e.result, calls.length);
           for (const [i, c] of calls.entries()) {
             const r = results[i];
-            if (r?.ok && c.hooks.onEndorsed) await c.hooks.onEndorsed(this.callEndorsed(e, r.result));
+            if (r?.ok && c.hooks.onEndorsed)
+              await c.hooks.onEndorsed({ txId: e.txId, bytes: e.bytes, result: answerBytes(r.result) });
           }
         },
         onStaleRetry: (code) => this.hooks.onStaleRetry?.(code),
@@ -120,7 +123,7 @@ export class SessionBatcher {
     for (const [i, c] of calls.entries()) {
       const r = results[i]!;
       if (r.ok) {
-        c.resolve({ ...committed, result: encoder.encode(JSON.stringify(r.result)) });
+        c.resolve({ ...committed, result: answerBytes(r.result) });
         continue;
       }
       const refusal = new ChaincodeRejection(r.error);
@@ -149,10 +152,5 @@ export class SessionBatcher {
     if (!Array.isArray(answer?.results) || answer.results.length !== n)
       throw new Error(`a SessionBatch of ${n} calls answered ${JSON.stringify(answer).slice(0, 200)}`);
     return answer.results;
-  }
-
-  /** What the idempotency store keeps for one call: the batch's transaction, the call's own answer. */
-  private callEndorsed(e: Endorsed, result: unknown): Endorsed {
-    return { txId: e.txId, bytes: e.bytes, result: encoder.encode(JSON.stringify(result)) };
   }
 }

@@ -134,6 +134,15 @@ type Handler = (c: Connection, params: Params) => Promise<Params>;
 const nowIso = (): string => new Date().toISOString();
 const rpcError = (code: string, message: string): Error => createRPCError(code, message) as Error;
 
+/** A 2.0.1 TransactionEvent(Started) opens a transaction only with the charger's signed START reading. */
+function requireStart201(readings: readonly SignedReading[]): void {
+  if (!readings.some((r) => r.kind === 'START'))
+    throw rpcError(
+      'OccurrenceConstraintViolation',
+      'TransactionEvent(Started) must carry the signed START reading',
+    );
+}
+
 /**
  * What the TLS layer established for a handshake's socket. The listener asks for a client certificate
  * without refusing connections that have none (REST clients and password chargers share it), so whether
@@ -562,11 +571,7 @@ export class Csms {
       const token = (p.idToken as { idToken?: string } | undefined)?.idToken;
       const pending = this.store.pendingFor(cp, token, info.remoteStartId);
       if (!pending) return this.startForCard201(c, token, info.transactionId, readings, seqNo);
-      if (!readings.some((r) => r.kind === 'START'))
-        throw rpcError(
-          'OccurrenceConstraintViolation',
-          'TransactionEvent(Started) must carry the signed START reading',
-        );
+      requireStart201(readings);
       // Checked against the pending start before the transaction is opened: a bad START opens nothing.
       const draft: OcppTransaction = {
         chargePointId: cp,
@@ -691,31 +696,18 @@ export class Csms {
       throw rpcError('PropertyConstraintViolation', `transactionId ${transactionId} cannot name a session`);
     const card = await this.card(token, 'ocpp2.0.1');
     if (!card.standing) return { idTokenInfo: card.info };
-    if (!readings.some((r) => r.kind === 'START'))
-      throw rpcError(
-        'OccurrenceConstraintViolation',
-        'TransactionEvent(Started) must carry the signed START reading',
-      );
-    const draft: OcppTransaction = {
+    requireStart201(readings);
+    const opening = {
       chargePointId: cp,
       transactionId,
-      protocol: 'ocpp2.0.1',
+      protocol: 'ocpp2.0.1' as const,
       pileId: c.pileId,
       sessionId,
       standing: card.standing,
-      state: 'open',
-      ops: [],
-      createdAt: Date.now(),
     };
-    await this.check(c, draft, readings);
-    const t = this.store.openLocal({
-      chargePointId: cp,
-      transactionId,
-      protocol: 'ocpp2.0.1',
-      pileId: c.pileId,
-      sessionId,
-      standing: card.standing,
-    });
+    // Checked before the transaction is opened: a bad START opens nothing.
+    await this.check(c, { ...opening, state: 'open', ops: [], createdAt: Date.now() }, readings);
+    const t = this.store.openLocal(opening);
     this.accept(t, readings, (x) => (x.seqNo = seqNo));
     return { idTokenInfo: card.info };
   }
