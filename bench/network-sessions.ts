@@ -4,7 +4,7 @@
  *
  *   npm run bench:network -- [--piles 50] [--seconds 60] [--probe 10] [--idempotency on|off]
  *                            [--ocpp] [--chargers 50] [--out bench/results] [--keep-network]
- *                            [--topology bench/network/topology.json]
+ *                            [--topology bench/network/topology.json] [--ramp 2] [--warmup 10]
  *
  * 1. Brings up the benchmark's network (EVPAY_TOPOLOGY=bench/network/topology.json network/up.sh: four
  *    operators, SmartBFT, the auditor's peer, one REST gateway per organization on ports 10081..).
@@ -14,6 +14,8 @@
  *    topped up; every key used once (the gateway pays its slow hash on a key's first use).
  * 3. Probe, one at a time (--probe sessions, then as many trivial writes, each after every peer has the
  *    previous block): the latency of a lone session and of a lone write, with no queueing.
+ * Each phase below (4, 5, 5b) first runs a warm-up (--warmup, 10 s, see WARM-UP) with its workers'
+ * first calls spread over --ramp (2 s, see RAMP); only what settles after the warm-up is measured.
  * 4. Sessions for --seconds: every pile runs complete sessions back to back through its operator's
  *    gateway, the driver's signed authorization and the pile's signed START reading (POST /v1/sessions),
  *    then the signed STOP reading (POST /v1/session-stops) answered once the settlement is committed.
@@ -98,6 +100,8 @@ const { values } = parseArgs({
     'keep-network': { type: 'boolean', default: false },
     ocpp: { type: 'boolean', default: false },
     chargers: { type: 'string' },
+    ramp: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '10' },
     topology: { type: 'string', default: join(__dirname, 'network', 'topology.json') },
   },
 });
@@ -112,8 +116,30 @@ const TOPOLOGY_SHOWN = relative(ROOT, TOPOLOGY).startsWith('..') ? TOPOLOGY : re
 const KEEP = values['keep-network'];
 const OCPP = values.ocpp;
 const CHARGERS = Number(values.chargers ?? values.piles);
+/**
+ * RAMP: in each phase, worker i of n makes its first call i/n of --ramp seconds after the phase begins,
+ * so the first calls arrive spread over the ramp as they would from independent piles, not all in one
+ * millisecond (a thundering herd that the first rounds of every phase then queue behind). The same ramp
+ * for the sessions, the baseline and OCPP; the measured window starts with the phase, ramp included.
+ */
+const RAMP_MS = Number(values.ramp) * 1000;
+/**
+ * WARM-UP: each phase runs --warmup seconds before its measured window of --seconds (the ramp is part
+ * of it). What happens in it is counted apart: the rates, the latency percentiles and the CPU per
+ * session count only what settled or committed after it, and its own p99 is reported beside them. The
+ * first seconds after a burst of new piles show cold caches (each key's SM2 table is built on its second
+ * use, in every endorsing chaincode process) and workers still in lockstep, which a network that runs
+ * all day does not have.
+ */
+const WARMUP_MS = Number(values.warmup) * 1000;
 if (!(Number.isInteger(PILES) && PILES > 0 && SECONDS > 0 && Number.isInteger(PROBE) && PROBE >= 0)) {
   process.stderr.write('network-sessions: --piles and --seconds must be positive, --probe 0 or more\n');
+  process.exit(2);
+}
+if (!(RAMP_MS >= 0 && WARMUP_MS >= 0 && RAMP_MS < SECONDS * 1000 + WARMUP_MS)) {
+  process.stderr.write(
+    'network-sessions: --ramp and --warmup are 0 or more seconds, --ramp shorter than the phase\n',
+  );
   process.exit(2);
 }
 if (!(Number.isInteger(CHARGERS) && CHARGERS > 0) || (values.chargers !== undefined && !OCPP)) {
@@ -133,6 +159,8 @@ const RUN = Date.now().toString(36).toUpperCase();
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 const log = (s: string): void => void process.stdout.write(`[bench] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Worker `index` of `count` waits this long before its first call (see RAMP). */
+const rampDelay = (index: number, count: number): Promise<void> => sleep((index * RAMP_MS) / count);
 
 // --- the network: up at the start, down at the end whatever happens ----------------------------------------
 
@@ -501,14 +529,19 @@ interface Phase<T> {
 async function measured<T>(
   net: NetworkDescription,
   tracked: () => Tracked[],
-  body: () => Promise<T>,
+  body: (windowStart: number) => Promise<T>,
 ): Promise<Phase<T>> {
   const procs = tracked();
+  // The body starts at once; the counters are read when its warm-up ends (see WARM-UP).
+  const windowStart = performance.now() + WARMUP_MS;
+  const running = body(windowStart);
+  running.catch(() => undefined); // awaited below; this only keeps a failure in the warm-up handled
+  await sleep(windowStart - performance.now());
   const h0 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? 0;
   const p0 = await peerCounters(net);
   const before = cpuTicks(procs);
   const t0 = performance.now();
-  const result = await body();
+  const result = await running;
   const seconds = (performance.now() - t0) / 1000;
   const after = cpuTicks(procs);
   const peers = peerTimes(difference(await peerCounters(net), p0));
@@ -628,6 +661,8 @@ interface OcppResult {
   remoteStartMs: Percentiles;
   stopAnswerMs: Percentiles;
   stopToSettledMs: Percentiles;
+  /** The same for the sessions settled during the warm-up (not in the figures above). */
+  warmUpStopToSettledMs: Percentiles;
   /** StopTransaction / TransactionEvent(Ended) received to the settlement committed on the gateway's peer. */
   gatewayStopToSettledMs: Percentiles;
   settlementReadsPerSession: number;
@@ -664,10 +699,13 @@ async function ocppPhase(
   log(
     `OCPP: ${actors.length} chargers for ${SECONDS} s through ${new Set(actors.map((a) => a.org.mspId)).size} gateways`,
   );
+  let windowStartMs = 0;
   const phase = await measured(net, tracked, async () => {
-    deadline = Date.now() + SECONDS * 1000;
+    windowStartMs = Date.now() + WARMUP_MS;
+    deadline = windowStartMs + SECONDS * 1000;
     await Promise.all(
-      actors.map(async (a) => {
+      actors.map(async (a, i) => {
+        await rampDelay(i, actors.length);
         const api = new GatewayClient({ url: a.org.gateway.url, apiKey: a.key });
         const mine = await runChargerSessions(
           {
@@ -697,13 +735,16 @@ async function ocppPhase(
     for (const t of txs) if (t.stopToSettledMs !== undefined) gatewayMs.push(t.stopToSettledMs);
   }
   await Promise.all(actors.map((a) => a.charger.close()));
-  const settled = outcomes.filter((o) => o.settled);
+  // Measured: what settled after the warm-up, and what never settled (its failure counts wherever it fell).
+  const measuredOutcomes = outcomes.filter((o) => (o.settledAtMs ?? Infinity) >= windowStartMs);
+  const settled = measuredOutcomes.filter((o) => o.settled);
   const inWindow = settled.filter((o) => (o.settledAtMs ?? Infinity) <= deadline).length;
   const failures: Record<string, number> = {};
   for (const o of outcomes)
     for (const f of o.failures) failures[`${f.step} ${f.code}`] = (failures[`${f.step} ${f.code}`] ?? 0) + 1;
   const each = (pick: (o: ChargerSessionOutcome) => number | undefined): number[] =>
-    outcomes.map(pick).filter((x): x is number => x !== undefined);
+    measuredOutcomes.map(pick).filter((x): x is number => x !== undefined);
+  const warmUp = outcomes.filter((o) => (o.settledAtMs ?? Infinity) < windowStartMs);
   log(`OCPP: ${inWindow} sessions settled in ${SECONDS} s (${(inWindow / SECONDS).toFixed(1)}/s)`);
   return {
     chargers: actors.length,
@@ -717,6 +758,9 @@ async function ocppPhase(
     remoteStartMs: percentiles(each((o) => o.latencyMs.remoteStart)),
     stopAnswerMs: percentiles(each((o) => o.latencyMs.stopAnswer)),
     stopToSettledMs: percentiles(each((o) => o.latencyMs.stopToSettled)),
+    warmUpStopToSettledMs: percentiles(
+      warmUp.map((o) => o.latencyMs.stopToSettled).filter((x): x is number => x !== undefined),
+    ),
     gatewayStopToSettledMs: percentiles(gatewayMs),
     settlementReadsPerSession:
       settled.length === 0
@@ -859,20 +903,26 @@ async function main(): Promise<void> {
   log(`sessions: ${PILES} piles for ${SECONDS} s through ${operators.length} gateways`);
   const counters0 = await gatewayCounters(net);
   const sTally = new Tally();
-  const done: SessionTimes[] = [];
+  const all: SessionTimes[] = [];
+  let sessionsWindow = 0;
   let sessionsDeadline = 0;
-  const sessions = await measured(net, tracked, async () => {
-    sessionsDeadline = performance.now() + SECONDS * 1000;
+  const sessions = await measured(net, tracked, async (windowStart) => {
+    sessionsWindow = windowStart;
+    sessionsDeadline = windowStart + SECONDS * 1000;
     await Promise.all(
-      actors.map(async (p) => {
+      actors.map(async (p, i) => {
+        await rampDelay(i, actors.length);
         while (performance.now() < sessionsDeadline) {
           const s = await oneSession(p, sTally);
-          if (s) done.push(s);
+          if (s) all.push(s);
         }
       }),
     );
   });
   const gw = difference(await gatewayCounters(net), counters0);
+  // Measured: the sessions settled after the warm-up (see WARM-UP).
+  const done = all.filter((s) => s.settledAt >= sessionsWindow);
+  const warmUpSessions = all.filter((s) => s.settledAt < sessionsWindow);
   const settledInWindow = done.filter((s) => s.settledAt <= sessionsDeadline).length;
   const settledPerSecond = settledInWindow / SECONDS;
   log(`${settledInWindow} sessions settled in ${SECONDS} s (${settledPerSecond.toFixed(1)}/s)`);
@@ -880,18 +930,21 @@ async function main(): Promise<void> {
   // --- baseline: trivial writes, same concurrency, same duration ---
   log(`baseline: ${PILES} workers writing ${BASELINE.transaction} for ${SECONDS} s, straight to the peers`);
   const bTally = new Tally();
-  const writes: Array<{ ms: number; at: number }> = [];
+  const allWrites: Array<{ ms: number; at: number }> = [];
+  let baselineWindow = 0;
   let baselineDeadline = 0;
-  const baseline = await measured(net, tracked, async () => {
-    baselineDeadline = performance.now() + SECONDS * 1000;
+  const baseline = await measured(net, tracked, async (windowStart) => {
+    baselineWindow = windowStart;
+    baselineDeadline = windowStart + SECONDS * 1000;
     await Promise.all(
-      actors.map(async (p) => {
+      actors.map(async (p, i) => {
         const conn = clients.get(p.org.mspId)!;
+        await rampDelay(i, actors.length);
         while (performance.now() < baselineDeadline) {
           const t0 = performance.now();
           try {
             await trivialWrite(conn);
-            writes.push({ ms: performance.now() - t0, at: performance.now() });
+            allWrites.push({ ms: performance.now() - t0, at: performance.now() });
           } catch (e) {
             if (e instanceof TransactionInvalidated) bTally.invalidated++;
             bTally.fail(chaincodeError(e)?.code ?? (e instanceof Error ? e.message.slice(0, 80) : String(e)));
@@ -901,6 +954,8 @@ async function main(): Promise<void> {
     );
   });
   for (const c of clients.values()) c.close();
+  const writes = allWrites.filter((w) => w.at >= baselineWindow);
+  const warmUpWrites = allWrites.filter((w) => w.at < baselineWindow);
   const writesInWindow = writes.filter((w) => w.at <= baselineDeadline).length;
   const writesPerSecond = writesInWindow / SECONDS;
   log(`${writesInWindow} writes committed in ${SECONDS} s (${writesPerSecond.toFixed(1)}/s)`);
@@ -970,6 +1025,8 @@ async function main(): Promise<void> {
       probe: PROBE,
       idempotencyKeys: IDEMPOTENCY,
       ocppChargers: OCPP ? CHARGERS : 0,
+      rampSeconds: RAMP_MS / 1000,
+      warmupSeconds: WARMUP_MS / 1000,
     },
     sessions: {
       settled: settledInWindow,
@@ -977,6 +1034,11 @@ async function main(): Promise<void> {
       completedAfterTheWindow: done.length - settledInWindow,
       startMs,
       stopToSettledMs: stopMs,
+      warmUp: {
+        settled: warmUpSessions.length,
+        startMs: percentiles(warmUpSessions.map((x) => x.startMs)),
+        stopToSettledMs: percentiles(warmUpSessions.map((x) => x.stopMs)),
+      },
       failures: sTally.failures,
       clientRetries: sTally.clientRetries,
       transactionInvalidated409: sTally.invalidated,
@@ -1001,6 +1063,7 @@ async function main(): Promise<void> {
       completedAfterTheWindow: writes.length - writesInWindow,
       writesPerSecond: round(writesPerSecond, 2),
       latencyMs: writeMs,
+      warmUp: { committed: warmUpWrites.length, latencyMs: percentiles(warmUpWrites.map((w) => w.ms)) },
       invalidated: bTally.invalidated,
       failures: bTally.failures,
       blocks: baseline.blocks,
@@ -1037,7 +1100,15 @@ interface ReportInput {
   tree: { commit: string; uncommittedChanges: string[] };
   machine: ReturnType<typeof machine>;
   note: string;
-  config: { piles: number; seconds: number; probe: number; idempotencyKeys: boolean; ocppChargers: number };
+  config: {
+    piles: number;
+    seconds: number;
+    probe: number;
+    idempotencyKeys: boolean;
+    ocppChargers: number;
+    rampSeconds: number;
+    warmupSeconds: number;
+  };
   network: { topology: string; endorsement: string; operators: number };
   ocpp: OcppResult | null;
   sessions: {
@@ -1046,6 +1117,7 @@ interface ReportInput {
     completedAfterTheWindow: number;
     startMs: Percentiles;
     stopToSettledMs: Percentiles;
+    warmUp: { settled: number; startMs: Percentiles; stopToSettledMs: Percentiles };
     failures: Record<string, number>;
     clientRetries: Record<string, number>;
     transactionInvalidated409: number;
@@ -1065,6 +1137,7 @@ interface ReportInput {
     completedAfterTheWindow: number;
     writesPerSecond: number;
     latencyMs: Percentiles;
+    warmUp: { committed: number; latencyMs: Percentiles };
     invalidated: number;
     failures: Record<string, number>;
     blocks: number;
@@ -1112,6 +1185,7 @@ function markdown(r: ReportInput): string {
     ? [
         `| OCPP: ${o.chargers} chargers (${o.versions['1.6']} on 1.6J, ${o.versions['2.0.1']} on 2.0.1), remote start + START + STOP, settled as the REST session route shows | ${o.settled} in ${r.config.seconds} s: **${o.settledPerSecond}/s** (REST: ${r.sessions.settledPerSecond}/s) |`,
         `| OCPP stop sent to settled on the ledger, ms p50 / p95 / p99 (REST: stop-to-settled above) | ${ms(o.stopToSettledMs)} (REST: ${ms(r.sessions.stopToSettledMs)}) |`,
+        `| not in the figure above: OCPP stop sent to settled during the warm-up, ms p50 / p95 / p99 | ${ms(o.warmUpStopToSettledMs)} |`,
         `| OCPP: the gateways' own stop received to settlement committed, ms p50 / p95 / p99 | ${ms(o.gatewayStopToSettledMs)} |`,
         `| OCPP: remote start answered; stop answered, ms p50 / p95 / p99 | ${ms(o.remoteStartMs)}; ${ms(o.stopAnswerMs)} |`,
         `| OCPP: gateways' mean ms endorse+order+commit, start; stop | ${o.gateways.meanMs.start.ledger}; ${o.gateways.meanMs.stop.ledger} |`,
@@ -1132,7 +1206,7 @@ function markdown(r: ReportInput): string {
     `| command | \`${r.command}\` |`,
     `| code | commit ${r.tree.commit}${r.tree.uncommittedChanges.length > 0 ? ` with uncommitted changes in ${r.tree.uncommittedChanges.length} files of chaincode/, gateway-api/ or network/` : ''} |`,
     `| network | \`${r.network.topology}\`: ${r.network.operators} operators, SmartBFT, auditor peer; endorsement ${r.network.endorsement} |`,
-    `| load | ${r.config.piles} piles (each its own driver wallet, its own pile-backend key) for ${r.config.seconds} s; Idempotency-Key ${r.config.idempotencyKeys ? 'on' : 'off'}${o ? `; then ${o.chargers} OCPP chargers for ${r.config.seconds} s` : ''} |`,
+    `| load | ${r.config.piles} piles (each its own driver wallet, its own pile-backend key) for ${r.config.seconds} s; Idempotency-Key ${r.config.idempotencyKeys ? 'on' : 'off'}${o ? `; then ${o.chargers} OCPP chargers for ${r.config.seconds} s` : ''}; in each phase a warm-up of ${r.config.warmupSeconds} s before the measured window (the workers' first calls spread over its first ${r.config.rampSeconds} s) |`,
     '',
     `${r.note}`,
     '',
@@ -1143,6 +1217,7 @@ function markdown(r: ReportInput): string {
     `| stop-to-settled latency ms p50 / p95 / p99 | ${ms(r.sessions.stopToSettledMs)} |`,
     `| baseline: ${r.baseline.transaction} straight through fabric-gateway | ${r.baseline.committed} in ${r.config.seconds} s: **${r.baseline.writesPerSecond}/s** |`,
     `| baseline latency ms p50 / p95 / p99 | ${ms(r.baseline.latencyMs)} |`,
+    `| not in the figures above: the warm-up's sessions, start p50 / p95 / p99; stop-to-settled; trivial writes | ${r.sessions.warmUp.settled}: ${ms(r.sessions.warmUp.startMs)}; ${ms(r.sessions.warmUp.stopToSettledMs)}; ${r.baseline.warmUp.committed}: ${ms(r.baseline.warmUp.latencyMs)} |`,
     `| one at a time (${r.config.probe}): session start / stop-to-settled / trivial write ms p50 | ${r.config.probe === 0 ? 'not run' : `${Math.round(r.probe.sessionStartMs.p50)} / ${Math.round(r.probe.sessionStopToSettledMs.p50)} / ${Math.round(r.probe.trivialWriteMs.p50)}`} |`,
     `| gateways' own mean ms under load, start: HTTP request / of it endorse+order+commit | ${g.meanMs.start.http} / ${g.meanMs.start.ledger} |`,
     `| gateways' own mean ms under load, stop: HTTP request / of it endorse+order+commit | ${g.meanMs.stop.http} / ${g.meanMs.stop.ledger} |`,

@@ -29,6 +29,7 @@ export {
 /** The longest a standing authorization of an RFID card may run (standing.ts). */
 export { MAX_STANDING_TTL_SEC } from './domain/standing';
 export {
+  encodeDerIntegerPair,
   isValidSm2PublicKey,
   sm2GenerateKeyPair,
   sm2PublicKeyFromPrivate,

@@ -17,3 +17,5 @@ export {
   sm4DecryptCbc,
   sm4EncryptCbc,
 } from './sm';
+// Strict DER of (r, s), shared with the gateway's Fabric signer (one encoder).
+export { encodeDerIntegerPair } from './der';

@@ -5,8 +5,6 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   connect,
-  hash,
-  signers,
   type Contract,
   type Gateway,
   type Identity,
@@ -15,6 +13,7 @@ import {
 import { createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fabricSigning } from './signer';
 
 export interface PeerTarget {
   /** host:port of the peer. */
@@ -80,8 +79,7 @@ export function openConnection(
   const gateway = connect({
     client,
     identity,
-    signer: signers.newPrivateKeySigner(createPrivateKey(readFileSync(privateKeyFile(who.keyDir)))),
-    hash: hash.sha256,
+    ...fabricSigning(createPrivateKey(readFileSync(privateKeyFile(who.keyDir)))),
     evaluateOptions: () => ({ deadline: Date.now() + deadlines.evaluateMs }),
     endorseOptions: () => ({ deadline: Date.now() + deadlines.endorseMs }),
     submitOptions: () => ({ deadline: Date.now() + deadlines.submitMs }),
