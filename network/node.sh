@@ -45,8 +45,7 @@ case "$cmd" in
     if [[ "$kind" == peer ]]; then
       setsid "$FABRIC_BIN/peer" node start >>"$logfile" 2>&1 </dev/null &
     elif [[ "$kind" == gateway ]]; then
-      # Semi-space 64 MiB for the same reason as the chaincode's (network/builder/bin/run).
-      setsid node --max-semi-space-size=64 "$ROOT/gateway-api/bin/evpay-gateway.js" serve >>"$logfile" 2>&1 </dev/null &
+      setsid node "$ROOT/gateway-api/bin/evpay-gateway.js" serve >>"$logfile" 2>&1 </dev/null &
     else
       setsid "$FABRIC_BIN/orderer" >>"$logfile" 2>&1 </dev/null &
     fi
