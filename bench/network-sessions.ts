@@ -125,8 +125,9 @@ const CHARGERS = Number(values.chargers ?? values.piles);
 const RAMP_MS = Number(values.ramp) * 1000;
 /**
  * WARM-UP: each phase runs --warmup seconds before its measured window of --seconds (the ramp is part
- * of it). What happens in it is counted apart: the rates, the latency percentiles and the CPU per
- * session count only what settled or committed after it, and its own p99 is reported beside them. The
+ * of it). What happens in it is counted apart: the rates and the CPU per session count what settled or
+ * committed after it, the latency percentiles what was sent after it, and its own p99 is reported beside
+ * them. The
  * first seconds after a burst of new piles show cold caches (each key's SM2 table is built on its second
  * use, in every endorsing chaincode process) and workers still in lockstep, which a network that runs
  * all day does not have.
@@ -367,6 +368,8 @@ async function pilePost(
 }
 
 interface SessionTimes {
+  /** performance.now() when the start request was sent. */
+  startedAt: number;
   startMs: number;
   stopMs: number;
   /** performance.now() when the settlement's answer arrived. */
@@ -444,7 +447,7 @@ async function oneSession(p: PileActor, tally: Tally): Promise<SessionTimes | un
     tally.fail(`stop ${stopped.body.code ?? stopped.status}`);
     return undefined;
   }
-  return { startMs, stopMs: settledAt - t1, settledAt };
+  return { startedAt: t0, startMs, stopMs: settledAt - t1, settledAt };
 }
 
 /** The cheapest real single-key write (see BASELINE below): a wallet for a fresh SM2 key. */
@@ -735,16 +738,19 @@ async function ocppPhase(
     for (const t of txs) if (t.stopToSettledMs !== undefined) gatewayMs.push(t.stopToSettledMs);
   }
   await Promise.all(actors.map((a) => a.charger.close()));
-  // Measured: what settled after the warm-up, and what never settled (its failure counts wherever it fell).
-  const measuredOutcomes = outcomes.filter((o) => (o.settledAtMs ?? Infinity) >= windowStartMs);
-  const settled = measuredOutcomes.filter((o) => o.settled);
+  // See WARM-UP: the rate and the CPU count what settled after it; the latencies, the sessions whose
+  // STOP was sent after it (the simulator keeps no start time), and those that never settled.
+  const stopSentAt = (o: ChargerSessionOutcome): number =>
+    o.settledAtMs === undefined ? Infinity : o.settledAtMs - (o.latencyMs.stopToSettled ?? 0);
+  const measuredOutcomes = outcomes.filter((o) => stopSentAt(o) >= windowStartMs);
+  const settled = outcomes.filter((o) => o.settled && (o.settledAtMs ?? Infinity) >= windowStartMs);
   const inWindow = settled.filter((o) => (o.settledAtMs ?? Infinity) <= deadline).length;
   const failures: Record<string, number> = {};
   for (const o of outcomes)
     for (const f of o.failures) failures[`${f.step} ${f.code}`] = (failures[`${f.step} ${f.code}`] ?? 0) + 1;
   const each = (pick: (o: ChargerSessionOutcome) => number | undefined): number[] =>
     measuredOutcomes.map(pick).filter((x): x is number => x !== undefined);
-  const warmUp = outcomes.filter((o) => (o.settledAtMs ?? Infinity) < windowStartMs);
+  const warmUp = outcomes.filter((o) => stopSentAt(o) < windowStartMs);
   log(`OCPP: ${inWindow} sessions settled in ${SECONDS} s (${(inWindow / SECONDS).toFixed(1)}/s)`);
   return {
     chargers: actors.length,
@@ -920,10 +926,11 @@ async function main(): Promise<void> {
     );
   });
   const gw = difference(await gatewayCounters(net), counters0);
-  // Measured: the sessions settled after the warm-up (see WARM-UP).
-  const done = all.filter((s) => s.settledAt >= sessionsWindow);
-  const warmUpSessions = all.filter((s) => s.settledAt < sessionsWindow);
-  const settledInWindow = done.filter((s) => s.settledAt <= sessionsDeadline).length;
+  // See WARM-UP: the rate and the CPU count what settled after it, the latencies what started after it.
+  const settledAfter = all.filter((s) => s.settledAt >= sessionsWindow);
+  const done = all.filter((s) => s.startedAt >= sessionsWindow);
+  const warmUpSessions = all.filter((s) => s.startedAt < sessionsWindow);
+  const settledInWindow = settledAfter.filter((s) => s.settledAt <= sessionsDeadline).length;
   const settledPerSecond = settledInWindow / SECONDS;
   log(`${settledInWindow} sessions settled in ${SECONDS} s (${settledPerSecond.toFixed(1)}/s)`);
 
@@ -954,9 +961,10 @@ async function main(): Promise<void> {
     );
   });
   for (const c of clients.values()) c.close();
-  const writes = allWrites.filter((w) => w.at >= baselineWindow);
-  const warmUpWrites = allWrites.filter((w) => w.at < baselineWindow);
-  const writesInWindow = writes.filter((w) => w.at <= baselineDeadline).length;
+  const committedAfter = allWrites.filter((w) => w.at >= baselineWindow);
+  const writes = allWrites.filter((w) => w.at - w.ms >= baselineWindow);
+  const warmUpWrites = allWrites.filter((w) => w.at - w.ms < baselineWindow);
+  const writesInWindow = committedAfter.filter((w) => w.at <= baselineDeadline).length;
   const writesPerSecond = writesInWindow / SECONDS;
   log(`${writesInWindow} writes committed in ${SECONDS} s (${writesPerSecond.toFixed(1)}/s)`);
 
@@ -1031,7 +1039,7 @@ async function main(): Promise<void> {
     sessions: {
       settled: settledInWindow,
       settledPerSecond: round(settledPerSecond, 2),
-      completedAfterTheWindow: done.length - settledInWindow,
+      completedAfterTheWindow: settledAfter.length - settledInWindow,
       startMs,
       stopToSettledMs: stopMs,
       warmUp: {
@@ -1060,7 +1068,7 @@ async function main(): Promise<void> {
     baseline: {
       ...BASELINE,
       committed: writesInWindow,
-      completedAfterTheWindow: writes.length - writesInWindow,
+      completedAfterTheWindow: committedAfter.length - writesInWindow,
       writesPerSecond: round(writesPerSecond, 2),
       latencyMs: writeMs,
       warmUp: { committed: warmUpWrites.length, latencyMs: percentiles(warmUpWrites.map((w) => w.ms)) },
