@@ -13,7 +13,8 @@
  * Live status: GET /v1/piles/live/events at A's network gateway, as an operator admin, an auditor and a
  * pile backend scoped to another pile: the snapshot, then connect, boot, status, heartbeat and disconnect
  * of a 1.6J charger, in order, with no event id; the scoped backend sees only its own pile; a client that
- * reconnects gets the status as it is now. Every wait is on a condition.
+ * reconnects gets the status as it is now; the one-pile view GET /v1/piles/:pileId/live refuses the same
+ * roles and scopes. Every wait is on a condition.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -383,7 +384,8 @@ describe('live charger status on its own event stream', () => {
     await chargers.add({ chargePointId: `LX${RUN}`, pileId: otherPile.pileId, password: PASSWORD });
 
     // Who may not watch.
-    const driverStream = await stream(await credential(A, 'driver-app', 'live app'));
+    const driverKey = await credential(A, 'driver-app', 'live app');
+    const driverStream = await stream(driverKey);
     expect([driverStream.status, (driverStream.body as { code: string }).code]).toEqual([
       403,
       'ROLE_FORBIDDEN',
@@ -436,6 +438,16 @@ describe('live charger status on its own event stream', () => {
         Date.parse(String(boot?.lastSeenAt)),
       );
       expect(disconnected).toMatchObject({ connected: false, boot: { model: 'Live16' } });
+      // The one-pile view (GET /v1/piles/:pileId/live) answers to the same roles and scopes as the stream.
+      const view = async (key: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+        const r = await fetch(`${orgByMsp(A).gateway.url}/v1/piles/${livePile.pileId}/live`, {
+          headers: { authorization: `Bearer ${key}` },
+        });
+        return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+      };
+      expect(await view(driverKey)).toMatchObject({ status: 403, body: { code: 'ROLE_FORBIDDEN' } });
+      expect(await view(scopedKey)).toMatchObject({ status: 403, body: { code: 'PILE_NOT_IN_SCOPE' } });
+      expect(await view(adminKey)).toMatchObject({ status: 200, body: { boot: { model: 'Live16' } } });
       // Live status is no ledger checkpoint: no event on this stream carries an id.
       for (const s of [one, auditor, scoped]) expect(s.events.filter((e) => e.id !== undefined)).toEqual([]);
 

@@ -15,7 +15,7 @@ import type { Csms } from '../ocpp/csms';
 import { auditVerification } from './auditVerification';
 import { DriverSignatures } from './driverSignatures';
 import { streamEvents } from './events';
-import { streamLiveStatus } from './liveEvents';
+import { liveScope, streamLiveStatus } from './liveEvents';
 import { openApiDocument } from './openapi';
 import { ApiError } from './problems';
 import { routes, type Route } from './routes';
@@ -170,6 +170,8 @@ export function createApp(deps: AppDeps): express.Express {
     '/v1/piles/:pileId/live',
     handle(async (req, res) => {
       const pileId = String(req.params.pileId);
+      // The same roles and pile scopes as the live stream: a driver app does not watch piles.
+      liveScope(req.principal as Principal, pileId);
       const view = csms?.liveView(pileId);
       if (!view)
         throw new ApiError('CHARGER_NOT_FOUND', `no charger of pile ${pileId} has connected to this gateway`);
