@@ -170,6 +170,19 @@ describe('from a request to a contract call', () => {
     expect(call.identity).toBe('client');
   });
 
+  test("a standing authorization is revoked unsigned only by an operator admin, signed by the driver's app", () => {
+    const revoke = route('RevokeStanding');
+    const app: Principal = { id: 'd', name: 'app', role: 'driver-app' };
+    const input = (body: unknown) => ({ params: {}, query: {}, body });
+    const standingId = 'b'.repeat(64);
+    expect(code(() => prepareCall(revoke, input({ standingId }), app, 'AlphaMSP'))).toBe('ROLE_FORBIDDEN');
+    expect(prepareCall(revoke, input({ standingId }), admin, 'AlphaMSP')).toMatchObject({
+      identity: 'admin',
+    });
+    const signed = { standingId, walletId, signature: 'ab'.repeat(36) };
+    expect(prepareCall(revoke, input(signed), app, 'AlphaMSP')).toMatchObject({ identity: 'client' });
+  });
+
   test('chaincode error categories map to statuses once', () => {
     expect(chaincodeStatus('INSUFFICIENT_FUNDS')).toBe(422);
     expect(chaincodeStatus('BAD_SIGNATURE')).toBe(401);

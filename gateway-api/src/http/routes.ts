@@ -34,6 +34,12 @@ export interface Route {
   args?(input: RouteInput): unknown[];
   /** The piles a request acts on, for pile-scoped credentials. */
   piles?(input: RouteInput): string[];
+  /**
+   * For a transaction that either a driver signs or, unsigned, the operator does as itself: the roles
+   * that may send it without the driver's `signature` (the chaincode sees only the organization, so the
+   * gateway tells an operator admin from a driver app). Absent: any role of `roles`.
+   */
+  unsignedRoles?: readonly Role[];
 }
 
 const ALL: readonly Role[] = ['pile-backend', 'driver-app', 'operator-admin', 'auditor'];
@@ -295,6 +301,7 @@ export const routes: readonly Route[] = [
     path: '/v1/standing-revocations',
     tx: 'RevokeStanding',
     roles: DRIVER,
+    unsignedRoles: ADMIN,
     body: true,
     summary: 'Revoke a standing authorization (signed by the driver, or by this operator as its issuer)',
   },

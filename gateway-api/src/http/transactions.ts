@@ -92,6 +92,14 @@ export function prepareCall(
     else args.push(wire(a, v));
   });
   if (issues.length > 0) throw invalid(issues);
+  const body = input.body;
+  const signed = typeof body === 'object' && body !== null && 'signature' in body;
+  if (route.unsignedRoles && !signed && !route.unsignedRoles.includes(principal.role))
+    throw new ApiError(
+      'ROLE_FORBIDDEN',
+      `${route.tx} without the driver's signature is the operator's own act: a ${principal.role} credential may not send it`,
+      { role: principal.role, allowed: route.unsignedRoles },
+    );
   if (spec.submit && route.piles && principal.role === 'pile-backend') {
     for (const pileId of route.piles(input)) {
       if (!pileId.startsWith(`${mspId}.`))
