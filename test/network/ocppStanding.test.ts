@@ -243,6 +243,10 @@ describe('an RFID card with a standing authorization at a 1.6J charger', () => {
       walletId: driver.walletId,
     });
     expect([forged.status, (forged.body as { code?: string }).code]).toEqual([401, 'BAD_SIGNATURE']);
+    // Unsigned, a revocation is the issuer's own act: not a driver app's.
+    const unsigned = await app.post('/v1/standing-revocations', { standingId: id });
+    expect([unsigned.status, (unsigned.body as { code?: string }).code]).toEqual([403, 'ROLE_FORBIDDEN']);
+    expect(await standing(id)).toMatchObject({ status: 'active' });
     const revoked = await ok<Standing>(app.post('/v1/standing-revocations', driver.revokeStanding(id)));
     expect(revoked.result).toMatchObject({ status: 'revoked', revokedBy: 'driver' });
     expect((await authorize(REVOKED_CARD)).status).toBe('Blocked');
