@@ -11,6 +11,7 @@ import { CredentialStore } from './auth/credentials';
 import { loadConfig, type GatewayConfig } from './config';
 import { connectOrgLedger } from './fabric/orgLedger';
 import { createApp } from './http/app';
+import { answerClientErrors } from './http/clientErrors';
 import { Submitter } from './http/submitter';
 import { GatewayMetrics } from './metrics';
 import { RewardKeeper } from './rewards/keeper';
@@ -66,6 +67,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
         app,
       )
     : createHttpServer(app);
+  answerClientErrors(server);
   server.on('upgrade', (req, socket, head: Buffer) => {
     if (!csms?.handleUpgrade(req, socket, head)) socket.destroy();
   });

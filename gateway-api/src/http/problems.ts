@@ -14,6 +14,10 @@ export interface ProblemBody {
 /** The gateway's own error codes and their HTTP status. */
 export const GATEWAY_CODES = {
   MALFORMED_JSON: 400,
+  /** Refused by Node's HTTP parser before any route (http/clientErrors.ts), like the two below. */
+  MALFORMED_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
   VALIDATION_FAILED: 400,
   UNKNOWN_FIELD: 400,
   BAD_IDEMPOTENCY_KEY: 400,
