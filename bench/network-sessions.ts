@@ -476,8 +476,9 @@ const BASELINE = {
 // --- phases ----------------------------------------------------------------------------------------------
 
 /**
- * The peers' own view of a phase, from their Prometheus metrics: how long their endorsements of our
- * chaincode took (mean over the operators' peers; refused proposals counted apart), and how long a block
+ * The peers' own view of a phase, from their Prometheus metrics: how long the proposals of our chaincode
+ * took, endorsements and evaluations (reads) alike, as the peer's endorser_proposal_duration counts them
+ * (mean over the operators' peers; refused proposals counted apart), and how long a block
  * took to commit (MVCC validation, block store, state database: mean over every peer).
  */
 interface PeerTimes {
@@ -1198,7 +1199,7 @@ function markdown(r: ReportInput): string {
         `| OCPP: remote start answered; stop answered, ms p50 / p95 / p99 | ${ms(o.remoteStartMs)}; ${ms(o.stopAnswerMs)} |`,
         `| OCPP: gateways' mean ms endorse+order+commit, start; stop | ${o.gateways.meanMs.start.ledger}; ${o.gateways.meanMs.stop.ledger} |`,
         `| OCPP: failures / session-route reads per settled session | ${counts(o.failures)} / ${o.settlementReadsPerSession} |`,
-        `| OCPP: blocks; peers' endorsement mean ms (endorsements, refused) | ${o.blocks}; ${o.peers.endorseMeanMs} (${o.peers.endorsements}, ${o.peers.refusedEndorsements}) |`,
+        `| OCPP: blocks; peers' proposal mean ms (proposals, refused) | ${o.blocks}; ${o.peers.endorseMeanMs} (${o.peers.endorsements}, ${o.peers.refusedEndorsements}) |`,
       ]
     : [];
   const total = (u: Record<ProcessKind, KindUsage>): number =>
@@ -1235,8 +1236,8 @@ function markdown(r: ReportInput): string {
     `| session failures / client retries | ${counts(r.sessions.failures)} / ${counts(r.sessions.clientRetries)} |`,
     `| baseline invalidated / failures | ${r.baseline.invalidated} / ${counts(r.baseline.failures)} |`,
     `| blocks (sessions, baseline) | ${r.sessions.blocks}, ${r.baseline.blocks} |`,
-    `| peers: endorsement mean ms (endorsements, refused), sessions | ${ps.endorseMeanMs} (${ps.endorsements}, ${ps.refusedEndorsements}) |`,
-    `| peers: endorsement mean ms (endorsements, refused), baseline | ${pb.endorseMeanMs} (${pb.endorsements}, ${pb.refusedEndorsements}) |`,
+    `| peers: proposal mean ms (proposals, refused), sessions | ${ps.endorseMeanMs} (${ps.endorsements}, ${ps.refusedEndorsements}) |`,
+    `| peers: proposal mean ms (proposals, refused), baseline | ${pb.endorseMeanMs} (${pb.endorsements}, ${pb.refusedEndorsements}) |`,
     `| peers: block commit mean ms (validation, block store, state db), sessions; baseline | ${ps.commitMsPerBlock}; ${pb.commitMsPerBlock} |`,
     ...ocppRows,
     '',
