@@ -173,6 +173,19 @@ const cases: Case[] = [
     reads: () => topUpState('trail'),
   },
   {
+    // JSON.parse would keep the last amount; a proxy or log in front might read the first.
+    name: 'a member named twice in one object (the amount, small then large)',
+    as: 'adminA',
+    request: () =>
+      text(
+        '/v1/top-ups',
+        topUpText('dupkey').replace(/^\{/, '{"amountFen":1,').replace(/}$/, ',"amountFen":900000}'),
+      ),
+    status: 400,
+    code: 'DUPLICATE_JSON_KEY',
+    reads: () => topUpState('dupkey'),
+  },
+  {
     name: 'two JSON objects in one body',
     as: 'adminA',
     request: () => text('/v1/top-ups', topUpText('two').repeat(2)),

@@ -14,6 +14,7 @@ import type { GatewayMetrics } from '../metrics';
 import type { Csms } from '../ocpp/csms';
 import { auditVerification } from './auditVerification';
 import { DriverSignatures } from './driverSignatures';
+import { findDuplicateKey, type DuplicateKey } from './duplicateKeys';
 import { streamEvents } from './events';
 import { liveScope, streamLiveStatus } from './liveEvents';
 import { openApiDocument } from './openapi';
@@ -135,6 +136,8 @@ export function createApp(deps: AppDeps): express.Express {
     verify: (_req, _res, buf) => {
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
         throw Object.assign(new Error('byte order mark'), { type: 'json.bom' });
+      const duplicate = findDuplicateKey(buf.toString('utf8'));
+      if (duplicate) throw Object.assign(new Error('duplicate key'), { type: 'json.duplicate', duplicate });
     },
   });
   const needsJson = (req: Request, _res: Response, next: NextFunction): void => {
@@ -289,6 +292,10 @@ function toApiError(err: unknown): ApiError {
       : new ApiError('MALFORMED_JSON', 'the body is not valid JSON');
   if (t === 'json.bom')
     return new ApiError('MALFORMED_JSON', 'the body starts with a byte order mark (RFC 8259 §8.1: none)');
+  if (t === 'json.duplicate') {
+    const { key, path } = (err as { duplicate: DuplicateKey }).duplicate;
+    return new ApiError('DUPLICATE_JSON_KEY', `the body names "${key}" twice in one object`, { key, path });
+  }
   if (t === 'entity.too.large')
     return new ApiError('BODY_TOO_LARGE', 'the body is larger than this gateway accepts');
   if (t === 'charset.unsupported' || t === 'encoding.unsupported')

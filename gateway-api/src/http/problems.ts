@@ -14,6 +14,8 @@ export interface ProblemBody {
 /** The gateway's own error codes and their HTTP status. */
 export const GATEWAY_CODES = {
   MALFORMED_JSON: 400,
+  /** A member named twice in one object (http/duplicateKeys.ts). */
+  DUPLICATE_JSON_KEY: 400,
   /** Refused by Node's HTTP parser before any route (http/clientErrors.ts), like the two below. */
   MALFORMED_REQUEST: 400,
   REQUEST_TIMEOUT: 408,
