@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialStore, type Principal } from '../src/auth/credentials';
 import { ConfigError, loadConfig } from '../src/config';
-import { openApiDocument } from '../src/http/openapi';
+import { openApiDocument, openApiPath, pathParameters } from '../src/http/openapi';
 import { ApiError, chaincodeStatus } from '../src/http/problems';
 import { NOT_ROUTED, routes, type Route } from '../src/http/routes';
 import { prepareCall, parseQuery } from '../src/http/transactions';
@@ -203,6 +203,14 @@ describe('from a request to a contract call', () => {
 });
 
 describe('the OpenAPI document', () => {
+  test('path parameters keep their whole names, digits and underscores included', () => {
+    expect(openApiPath('/v1/piles/:pileId/sessions/:sessionId')).toBe(
+      '/v1/piles/{pileId}/sessions/{sessionId}',
+    );
+    expect(openApiPath('/v1/x/:pile2Id/:period_no')).toBe('/v1/x/{pile2Id}/{period_no}');
+    expect(pathParameters('/v1/x/:pile2Id/y/:period_no')).toEqual(['pile2Id', 'period_no']);
+  });
+
   test('the committed gateway-api/openapi.json is what the routes and schemas generate (evpay-gateway openapi --out ...)', () => {
     const committed = readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8');
     expect(JSON.parse(committed)).toEqual(openApiDocument());

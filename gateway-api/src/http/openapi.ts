@@ -52,9 +52,22 @@ export function operationId(route: Route): string {
   return `${route.tx}By${by.map((p) => p.charAt(0).toUpperCase() + p.slice(1, -1)).join('')}`;
 }
 
+/** An Express path parameter (`:name`, a JavaScript identifier as Express reads it, digits included). */
+const PATH_PARAMETER = /:([A-Za-z_$][\w$]*)/g;
+
+/** The names of a route's path parameters, in order. */
+export function pathParameters(path: string): string[] {
+  return [...path.matchAll(PATH_PARAMETER)].map((m) => m[1] as string);
+}
+
+/** An Express route path as an OpenAPI path template (`:pileId` as `{pileId}`). */
+export function openApiPath(path: string): string {
+  return path.replace(PATH_PARAMETER, '{$1}');
+}
+
 function operation(route: Route, answers: Record<string, Json>): Json {
   const spec = evpayTransactions[route.tx];
-  const pathNames = [...route.path.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1] as string);
+  const pathNames = pathParameters(route.path);
   const parameters: Json[] = pathNames.map((name) => {
     const arg = spec.args.find((a: ArgSpec) => a.name === name);
     return {
@@ -132,7 +145,7 @@ export function openApiDocument(): Json {
   const answers = answerJsonSchemas() as Record<string, Json>;
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of routes) {
-    const p = route.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const p = openApiPath(route.path);
     (paths[p] ??= {})[route.method] = operation(route, answers);
   }
   paths['/v1/events'] = {
