@@ -39,7 +39,7 @@
  * a driver app would make on their own devices) competes with the peers for the same cores, and its CPU
  * is reported with the rest.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -170,7 +170,25 @@ const DOWN_SH = join(ROOT, 'network', 'down.sh');
 /** Written once the network was stopped, so that the watchdog does not stop it again. */
 const DOWN_MARKER = join(tmpdir(), `evpay-bench-sessions-${process.pid}.down`);
 let stopped = false;
+/** up.sh while it runs, in a process group of its own (see networkUp). */
+let upRunning: ChildProcess | undefined;
 function networkDown(): void {
+  const up = upRunning;
+  if (up?.pid !== undefined && up.exitCode === null && up.signalCode === null) {
+    // Stopped while up.sh runs: end it and what it runs now (its process group), then wait for the group
+    // to be gone (10 s at most), so that down.sh does not race it.
+    try {
+      process.kill(-up.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    spawnSync('bash', [
+      '-c',
+      'for _ in $(seq 100); do kill -0 -- "-$1" 2>/dev/null || exit 0; sleep 0.1; done',
+      'wait',
+      String(up.pid),
+    ]);
+  }
   if (KEEP || stopped) return;
   stopped = true;
   log('stopping the bench network (network/down.sh)');
@@ -205,16 +223,28 @@ function watchdog(): void {
 
 /**
  * up.sh is idempotent, so a failed attempt is made once more: on a loaded machine a restarted orderer
- * may not list its channel yet when channel.sh asks, which then tries to join it again and fails.
+ * may not list its channel yet when channel.sh asks, which then tries to join it again and fails. It runs
+ * asynchronously, in a process group of its own, so that a signal reaches this process's handler at once
+ * and the handler can stop up.sh before down.sh (a spawnSync would hold the signal until up.sh ended).
  */
-function networkUp(): void {
+async function networkUp(): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     log(`bringing up the bench network (EVPAY_TOPOLOGY=${TOPOLOGY} network/up.sh)`);
-    const r = spawnSync(join(ROOT, 'network', 'up.sh'), [], { env: scriptEnv, stdio: 'inherit' });
-    if (r.status === 0) return;
-    if (attempt >= 2) throw new Error(`network/up.sh exited with ${r.status ?? r.signal}`);
+    const child = spawn(join(ROOT, 'network', 'up.sh'), [], {
+      env: scriptEnv,
+      stdio: 'inherit',
+      detached: true,
+    });
+    upRunning = child;
+    const ended = await new Promise<string | number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    });
+    upRunning = undefined;
+    if (ended === 0) return;
+    if (attempt >= 2) throw new Error(`network/up.sh exited with ${ended}`);
     log('network/up.sh failed; running it once more in 5 s');
-    spawnSync('sleep', ['5']);
+    await sleep(5000);
   }
 }
 
@@ -789,7 +819,7 @@ async function main(): Promise<void> {
   const host = machine();
   const tree = sourceTree();
   watchdog();
-  networkUp();
+  await networkUp();
   const net = readNetwork(loadTopology(TOPOLOGY).name, ROOT);
   const operators = net.orgs.filter((o) => o.role === 'operator');
   const auditor = net.orgs.find((o) => o.role === 'auditor');
