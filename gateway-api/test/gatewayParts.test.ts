@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialStore, type Principal } from '../src/auth/credentials';
 import { ConfigError, loadConfig } from '../src/config';
+import { networkIdOf } from '../src/fabric/orgLedger';
 import { openApiDocument, openApiPath, pathParameters } from '../src/http/openapi';
 import { ApiError, chaincodeStatus } from '../src/http/problems';
 import { NOT_ROUTED, routes, type Route } from '../src/http/routes';
@@ -235,4 +236,23 @@ describe('the OpenAPI document', () => {
       'reference',
     ]);
   });
+});
+
+test('the network id is read once per ledger connection, and read again after a failed read', async () => {
+  const calls: string[] = [];
+  let fail = true;
+  const ledger = {
+    evaluate: (_as: string, tx: string): Promise<Uint8Array> => {
+      calls.push(tx);
+      if (fail) return Promise.reject(new Error('peer unreachable'));
+      return Promise.resolve(
+        new TextEncoder().encode(JSON.stringify({ consortium: { networkId: 'evpay-t' } })),
+      );
+    },
+  };
+  await expect(networkIdOf(ledger)).rejects.toThrow('peer unreachable');
+  fail = false;
+  expect(await Promise.all([networkIdOf(ledger), networkIdOf(ledger)])).toEqual(['evpay-t', 'evpay-t']);
+  expect(await networkIdOf(ledger)).toBe('evpay-t');
+  expect(calls).toEqual(['GetConsortium', 'GetConsortium']);
 });

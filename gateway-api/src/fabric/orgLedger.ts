@@ -54,6 +54,24 @@ export async function query<T>(
   return answerOf<T>(await ledger.evaluate('client', tx, args));
 }
 
+const networkIds = new WeakMap<object, Promise<string>>();
+
+/**
+ * The consortium's network id, which every driver- and pile-signed text names: read once per ledger
+ * connection and shared by all that need it (it never changes); a failed read is tried again next time.
+ */
+export function networkIdOf(ledger: Pick<OrgLedger, 'evaluate'>): Promise<string> {
+  let id = networkIds.get(ledger);
+  if (!id) {
+    id = query<{ consortium: { networkId: string } }>(ledger, 'GetConsortium').then(
+      (c) => c.consortium.networkId,
+    );
+    id.catch(() => networkIds.delete(ledger));
+    networkIds.set(ledger, id);
+  }
+  return id;
+}
+
 export function connectOrgLedger(config: GatewayConfig): OrgLedger {
   const client: grpc.Client = peerClient(config.peer);
   const open = (files: { certPath: string; keyDir: string }): FabricConnection =>

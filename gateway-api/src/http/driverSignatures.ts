@@ -26,7 +26,7 @@ import {
   type StandingRevocation,
 } from '@evpay/chaincode/client';
 import { ChaincodeRejection } from '../fabric/errors';
-import { query, type OrgLedger } from '../fabric/orgLedger';
+import { networkIdOf, query, type OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from './problems';
 
 interface Signed {
@@ -87,7 +87,6 @@ export function driverSigned(tx: EvPayTransactionName, arg: unknown): Signed | u
 }
 
 export class DriverSignatures {
-  private network: string | undefined;
   /** Wallet id -> public key: a wallet's key never changes, so it is read once. */
   private readonly keys = new Map<string, string>();
   constructor(
@@ -99,9 +98,7 @@ export class DriverSignatures {
   async check(tx: EvPayTransactionName, arg: unknown): Promise<void> {
     const s = driverSigned(tx, arg);
     if (!s) return;
-    this.network ??= (
-      await query<{ consortium: { networkId: string } }>(this.ledger, 'GetConsortium')
-    ).consortium.networkId;
+    const network = await networkIdOf(this.ledger);
     let key = this.keys.get(s.walletId);
     if (!key) {
       try {
@@ -114,7 +111,7 @@ export class DriverSignatures {
       }
       this.keys.set(s.walletId, key);
     }
-    if (!sm2Verify(key, s.text(this.network), s.signature)) {
+    if (!sm2Verify(key, s.text(network), s.signature)) {
       this.onRefused();
       throw new ApiError(
         'BAD_SIGNATURE',

@@ -28,7 +28,7 @@ import { z } from 'zod';
 import { evpayTransactions, idSchema, idTagDigest } from '@evpay/chaincode/client';
 import type { Principal } from '../auth/credentials';
 import type { GatewayConfig } from '../config';
-import { query, type OrgLedger } from '../fabric/orgLedger';
+import { networkIdOf, query, type OrgLedger } from '../fabric/orgLedger';
 import { ApiError } from '../http/problems';
 import type { Submitter } from '../http/submitter';
 import { ChargerStore, type Refusal, type TlsFacts } from './chargers';
@@ -196,7 +196,6 @@ export class Csms {
   private readonly live = new Map<string, LiveStatus>();
   private readonly lanes = new Map<string, Promise<unknown>>();
   private readonly liveListeners = new Set<(c: LiveChange) => void>();
-  private network: string | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -271,12 +270,8 @@ export class Csms {
     }
   }
 
-  private async networkId(): Promise<string> {
-    if (this.network === undefined) {
-      const c = await query<{ consortium: { networkId: string } }>(this.ledger, 'GetConsortium');
-      this.network = c.consortium.networkId;
-    }
-    return this.network;
+  private networkId(): Promise<string> {
+    return networkIdOf(this.ledger);
   }
 
   /** Takes an HTTP upgrade on /ocpp/...; false when the path is not ours. */
