@@ -120,17 +120,16 @@ const CHARGERS = Number(values.chargers ?? values.piles);
  * RAMP: in each phase, worker i of n makes its first call i/n of --ramp seconds after the phase begins,
  * so the first calls arrive spread over the ramp as they would from independent piles, not all in one
  * millisecond (a thundering herd that the first rounds of every phase then queue behind). The same ramp
- * for the sessions, the baseline and OCPP; the measured window starts with the phase, ramp included.
+ * for the sessions, the baseline and OCPP; it is part of the warm-up (see WARM-UP).
  */
 const RAMP_MS = Number(values.ramp) * 1000;
 /**
  * WARM-UP: each phase runs --warmup seconds before its measured window of --seconds (the ramp is part
  * of it). What happens in it is counted apart: the rates and the CPU per session count what settled or
  * committed after it, the latency percentiles what was sent after it, and its own p99 is reported beside
- * them. The
- * first seconds after a burst of new piles show cold caches (each key's SM2 table is built on its second
- * use, in every endorsing chaincode process) and workers still in lockstep, which a network that runs
- * all day does not have.
+ * them. The first seconds after a burst of new piles show cold caches (each key's SM2 table is built on
+ * its second use, in every endorsing chaincode process) and workers still in lockstep, which a network
+ * that runs all day does not have.
  */
 const WARMUP_MS = Number(values.warmup) * 1000;
 if (!(Number.isInteger(PILES) && PILES > 0 && SECONDS > 0 && Number.isInteger(PROBE) && PROBE >= 0)) {
@@ -695,7 +694,7 @@ interface OcppResult {
   remoteStartMs: Percentiles;
   stopAnswerMs: Percentiles;
   stopToSettledMs: Percentiles;
-  /** The same for the sessions settled during the warm-up (not in the figures above). */
+  /** The same for the sessions whose STOP was sent during the warm-up (not in the figures above). */
   warmUpStopToSettledMs: Percentiles;
   /** StopTransaction / TransactionEvent(Ended) received to the settlement committed on the gateway's peer. */
   gatewayStopToSettledMs: Percentiles;
@@ -734,8 +733,9 @@ async function ocppPhase(
     `OCPP: ${actors.length} chargers for ${SECONDS} s through ${new Set(actors.map((a) => a.org.mspId)).size} gateways`,
   );
   let windowStartMs = 0;
-  const phase = await measured(net, tracked, async () => {
-    windowStartMs = Date.now() + WARMUP_MS;
+  const phase = await measured(net, tracked, async (windowStart) => {
+    // The simulator stamps outcomes with Date.now(): the same window start, on that clock.
+    windowStartMs = Date.now() + (windowStart - performance.now());
     deadline = windowStartMs + SECONDS * 1000;
     await Promise.all(
       actors.map(async (a, i) => {
