@@ -28,9 +28,10 @@ stage="$pkg_dir/stage"
 rm -rf "$stage" && mkdir -p "$stage/src/node_modules"
 cp -R "$ROOT/chaincode/dist" "$stage/src/dist"
 jq '{name, version, private, main, dependencies}' "$ROOT/chaincode/package.json" >"$stage/src/package.json"
-# The production dependency closure as npm resolved it for the workspace (exact versions of the lock).
+# The production dependency closure as npm resolved it for the workspace (exact versions of the lock);
+# a nested one (x/node_modules/y) comes with its parent's copy.
 (cd "$ROOT" && npm ls -w chaincode --omit=dev --all --parseable 2>/dev/null) |
-  sed -n "s#^$ROOT/node_modules/##p" | grep -v '^@evpay/' | sort -u |
+  sed -n "s#^$ROOT/node_modules/##p" | grep -v '^@evpay/' | grep -v '/node_modules/' | sort -u |
   while read -r dep; do
     mkdir -p "$stage/src/node_modules/$(dirname "$dep")"
     cp -R "$ROOT/node_modules/$dep" "$stage/src/node_modules/$dep"

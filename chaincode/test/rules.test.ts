@@ -9,7 +9,7 @@ import { planTransfers, POOL } from '../src/domain/clearing';
 import { nextVersion, requiredApprovals } from '../src/domain/governance';
 import { canonicalJson } from '../src/domain/canonical';
 import type { StateStore } from '../src/domain/context';
-import { withReadCache } from '../src/domain/state';
+import { prefetch, withReadCache } from '../src/domain/state';
 import { checkTxTime } from '../src/contracts/fabricContext';
 import { operatorOfPile, pileIdOf } from '../src/domain/piles';
 import { TARIFF } from './support/fixtures';
@@ -299,5 +299,54 @@ describe('per-transaction read cache (state.ts)', () => {
     expect(queries).toBe(2);
     expect(await all('a/2', 'a0')).toEqual(['a/2', 'a/3']);
     expect(queries).toBe(3);
+  });
+
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const countingStore = (committed: Map<string, Uint8Array>, fail = false) => {
+    const calls = { get: [] as string[], getMany: [] as string[][] };
+    const inner: StateStore = {
+      get: async (key) => (calls.get.push(key), committed.get(key)),
+      getMany: async (keys) => {
+        calls.getMany.push([...keys]);
+        if (fail) throw new Error('peer refused');
+        return keys.map((k) => committed.get(k));
+      },
+      put: async () => undefined,
+      del: async () => undefined,
+      range: () => (async function* () {})(),
+    };
+    return { calls, store: withReadCache(inner) };
+  };
+
+  test('prefetched keys come in one getMany and are then answered from the cache, as get would', async () => {
+    const { calls, store } = countingStore(
+      new Map([
+        ['a', enc('A')],
+        ['c', enc('C')],
+      ]),
+    );
+    await store.get('a');
+    prefetch(store, ['a', 'b', 'c', 'b']);
+    expect(calls.getMany).toEqual([['b', 'c']]); // 'a' was read already, 'b' is named once
+    expect(await store.get('b')).toBeUndefined();
+    expect(new TextDecoder().decode(await store.get('c'))).toBe('C');
+    expect(calls.get).toEqual(['a']);
+    prefetch(store, ['c', 'd']); // one key left to fetch: a plain get is as cheap
+    expect(calls.getMany).toHaveLength(1);
+  });
+
+  test('a failed prefetch fails the reads of its keys and leaves no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { store } = countingStore(new Map(), true);
+      prefetch(store, ['x', 'y', 'z']);
+      await expect(store.get('y')).rejects.toThrow('peer refused');
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -164,6 +164,32 @@ describe('bootstrap through the shim', () => {
     }
   });
 
+  test('a peer that offers no batching in READY (Fabric 2.x) gets one message a write, and the same state', async () => {
+    const pin = { EVPAY_GENESIS_SM3: genesisDigest(GENESIS) };
+    const written: Array<[number, string[]]> = [];
+    for (const offer of [false, undefined] as const) {
+      const p = await ShimPeer.start({ startAt: T0, env: pin, ...(offer === false ? { offer } : {}) });
+      try {
+        const r = await p.invoke(admin(A), 'InitConsortium', [JSON.stringify(GENESIS)]);
+        expect(r.status).toBe(200);
+        // Pending audit records are named by the transaction id, which differs between the two runs.
+        const keys = p.state.keys().filter((k) => !k.startsWith('auditpending/'));
+        written.push([p.received.get('PUT_STATE') ?? 0, keys]);
+        expect(p.received.get('WRITE_BATCH_STATE') ?? 0).toBe(offer === false ? 0 : 1);
+        expect(p.received.get('GET_STATE_MULTIPLE') ?? 0).toBe(0);
+      } finally {
+        await p.stop();
+      }
+    }
+    const [[plainPuts, plainKeys], [batchedPuts, batchedKeys]] = written as [
+      [number, string[]],
+      [number, string[]],
+    ];
+    expect(plainPuts).toBeGreaterThan(5);
+    expect(batchedPuts).toBe(0);
+    expect(batchedKeys).toEqual(plainKeys);
+  });
+
   test('InitConsortium by an admin of a founding operator, then each operator pays its margin', async () => {
     // Another document than the pinned one is refused; so is a client identity.
     expect(
@@ -454,8 +480,9 @@ describe('range queries across 100-result batches, and key history', () => {
       Array.from({ length: PILES }, (_, i) => `${C}.${localId(i)}`),
     );
     expect(all.next).toBeUndefined();
-    // One range request, one QUERY_STATE_NEXT for the second batch of 50.
-    expect(msgs).toMatchObject({ GET_STATE_BY_RANGE: 1, QUERY_STATE_NEXT: 1 });
+    // One range request, one QUERY_STATE_NEXT for the second batch of 50, and no QUERY_STATE_CLOSE: the
+    // peer closed the exhausted query itself (contracts/peerState.ts).
+    expect(msgs).toEqual({ GET_STATE_BY_RANGE: 1, QUERY_STATE_NEXT: 1, QUERY_STATE_CLOSE: 0 });
     const rest = await query<{ piles: Pile[] }>(
       client(A),
       'ListPiles',
@@ -472,12 +499,15 @@ describe('range queries across 100-result batches, and key history', () => {
     const pendingKey = pendingBefore[0] ?? '';
     const pendingValue = peer.state.json<Record<string, unknown>>(pendingKey);
     expect(pendingValue).toMatchObject({ mspId: C });
-    const [sealed, msgs] = await counting(['QUERY_STATE_NEXT', 'DEL_STATE', 'PUT_STATE'], () =>
-      submit<{ sealed: number; head: { seq: number; chain: string } }>(client(A), 'SealAudit', C),
+    const [sealed, msgs] = await counting(
+      ['QUERY_STATE_NEXT', 'WRITE_BATCH_STATE', 'batched DEL_STATE'],
+      () => submit<{ sealed: number; head: { seq: number; chain: string } }>(client(A), 'SealAudit', C),
     );
     expect(sealed.sealed).toBe(pendingBefore.length);
     expect(msgs.QUERY_STATE_NEXT).toBeGreaterThanOrEqual(1);
-    expect(msgs.DEL_STATE).toBe(pendingBefore.length);
+    // Every delete, and the chain's writes, in one WRITE_BATCH_STATE (the peer offered batches in READY).
+    expect(msgs.WRITE_BATCH_STATE).toBe(1);
+    expect(msgs['batched DEL_STATE']).toBe(pendingBefore.length);
     expect(peer.state.keys(`auditpending/${C}/`)).toEqual([]);
     const records = await query<AuditRecord[]>(auditor(), 'ListAuditRecords', C, '1');
     expect(records).toHaveLength(sealed.head.seq);
@@ -607,13 +637,35 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
   });
 
   test("charging 20 kWh at B's pile: 3000 fen from the wallet and 4 of B's beans as rebate", async () => {
-    const started = await peer.invoke(client(B), 'StartSession', [
-      json({
-        authorization: driver.authorize(pileB.pileId, 5_000, T0 + HOUR, 'story-s1'),
-        startReading: pileB.reading('START', 's1', 0, T0),
-      }),
-    ]);
+    const stateMessages = [
+      'GET_STATE',
+      'GET_STATE_MULTIPLE',
+      'GET_STATE_BY_RANGE',
+      'QUERY_STATE_CLOSE',
+      'PUT_STATE',
+      'DEL_STATE',
+      'WRITE_BATCH_STATE',
+    ];
+    const [started, startMsgs] = await counting(stateMessages, () =>
+      peer.invoke(client(B), 'StartSession', [
+        json({
+          authorization: driver.authorize(pileB.pileId, 5_000, T0 + HOUR, 'story-s1'),
+          startReading: pileB.reading('START', 's1', 0, T0),
+        }),
+      ]),
+    );
     expect(started.status).toBe(200);
+    // contracts/peerState.ts: the start's seven keys in one read, the tariff and parameter versions by
+    // range, every write in one message (fabric-shim alone sent 18 messages).
+    expect(startMsgs).toEqual({
+      GET_STATE: 0,
+      GET_STATE_MULTIPLE: 1,
+      GET_STATE_BY_RANGE: 2,
+      QUERY_STATE_CLOSE: 0,
+      PUT_STATE: 0,
+      DEL_STATE: 0,
+      WRITE_BATCH_STATE: 1,
+    });
     expect(JSON.parse(started.payload)).toMatchObject({
       sessionId: 's1',
       pileId: pileB.pileId,
@@ -628,10 +680,22 @@ describe('the issue, end to end through the shim: top up at A, charge at B, bean
     expect((await query<WalletView>(client(A), 'GetWallet', driver.walletId)).wallet.heldFen).toBe(5_000);
 
     await peer.setTime(T0 + HOUR); // an hour of charging
-    const stopped = await peer.invoke(client(B), 'StopSession', [
-      json({ stopReading: pileB.reading('STOP', 's1', 20_000, T0 + HOUR) }),
-    ]);
+    const [stopped, stopMsgs] = await counting(stateMessages, () =>
+      peer.invoke(client(B), 'StopSession', [
+        json({ stopReading: pileB.reading('STOP', 's1', 20_000, T0 + HOUR) }),
+      ]),
+    );
     expect(stopped.status).toBe(200);
+    // Session, membership and pile; then tariff, wallet, beans; then the clearing period's two keys.
+    expect(stopMsgs).toEqual({
+      GET_STATE: 0,
+      GET_STATE_MULTIPLE: 3,
+      GET_STATE_BY_RANGE: 1,
+      QUERY_STATE_CLOSE: 0,
+      PUT_STATE: 0,
+      DEL_STATE: 0,
+      WRITE_BATCH_STATE: 1,
+    });
     const s = JSON.parse(stopped.payload) as Session;
     expect(s.settlement).toMatchObject({
       energyWh: 20_000,

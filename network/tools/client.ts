@@ -99,6 +99,32 @@ export async function nodeMetric(
   }
 }
 
+/** The samples of a Prometheus text exposition: `name{labels}` (as written) to value. */
+export function parsePrometheus(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    if (i > 0) m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
+/** The sum of a metric's samples whose labels include every `label="value"` given. */
+export function metricSum(
+  samples: ReadonlyMap<string, number>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let sum = 0;
+  for (const [series, v] of samples) {
+    const brace = series.indexOf('{');
+    if ((brace < 0 ? series : series.slice(0, brace)) !== name) continue;
+    if (Object.entries(labels).every(([k, val]) => series.includes(`${k}="${val}"`))) sum += v;
+  }
+  return sum;
+}
+
 /** A peer's (or orderer's) block height on the channel. */
 export const peerHeight = (operationsUrl: string, channel: string): Promise<number | undefined> =>
   nodeMetric(operationsUrl, 'ledger_blockchain_height', channel);

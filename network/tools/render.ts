@@ -190,6 +190,13 @@ function peerConfig(t: Topology, p: PeerNode, crypto: string, data: string): Yam
   set(doc, 'ledger.state.stateDatabase', 'goleveldb');
   set(doc, 'operations.listenAddress', `${p.host}:${p.operationsPort}`);
   set(doc, 'metrics.provider', 'prometheus');
+  // The peer offers the chaincode batched state access in READY (Fabric v3.1): a transaction's writes
+  // in one message and several reads in one; chaincode/src/contracts/peerState.ts uses both. Set here
+  // and not only left to sampleconfig's defaults, since the chaincode's message count depends on them.
+  set(doc, 'chaincode.runtimeParams.useWriteBatch', true);
+  set(doc, 'chaincode.runtimeParams.maxSizeWriteBatch', 1000);
+  set(doc, 'chaincode.runtimeParams.useGetMultipleKeys', true);
+  set(doc, 'chaincode.runtimeParams.maxSizeGetMultipleKeys', 1000);
   // No Docker: chaincode runs as a local process through our external builder.
   set(doc, 'vm.endpoint', '');
   set(doc, 'chaincode.externalBuilders', [

@@ -35,6 +35,7 @@ import {
   leaderSeenBy,
   net,
   script,
+  shimRequests,
   scriptWith,
   startNode,
   stopNode,
@@ -218,6 +219,7 @@ describe('the story: top up at A, charge at B and at A, settle between operators
   });
 
   test("charging 20 kWh at B's pile with B's pile-signed readings: 3000 fen (150 fen/kWh)", async () => {
+    const batchesBefore = await shimRequests('WRITE_BATCH_STATE');
     const t = nowSec();
     const started = await tx<Session>(
       b,
@@ -239,6 +241,12 @@ describe('the story: top up at A, charge at B and at A, settle between operators
       period,
     });
     expect(await walletOf(auditor, driver.walletId)).toMatchObject({ balanceFen: 7_000, heldFen: 0 });
+    // The v3.1 peers offered batched state access and the chaincode took it (contracts/peerState.ts):
+    // each endorsement of the start and of the stop sent its writes as one WRITE_BATCH_STATE, and no
+    // transaction of this network has ever sent a single PUT_STATE or DEL_STATE.
+    expect((await shimRequests('WRITE_BATCH_STATE')) - batchesBefore).toBeGreaterThanOrEqual(4);
+    expect(await shimRequests('GET_STATE_MULTIPLE')).toBeGreaterThan(0);
+    expect([await shimRequests('PUT_STATE'), await shimRequests('DEL_STATE')]).toEqual([0, 0]);
   });
 
   test("charging 5 kWh at A's own pile: 750 fen", async () => {

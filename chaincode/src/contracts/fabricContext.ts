@@ -6,11 +6,12 @@
 import { Certificate } from '@fidm/x509';
 import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
-import type { Caller, KV, StateStore, TxContext } from '../domain/context';
+import type { Caller, StateStore, TxContext } from '../domain/context';
 import { DomainError, fail } from '../domain/errors';
 import { MAX_TX_TIME_SKEW_SEC } from '../domain/params';
 import { withReadCache } from '../domain/state';
 import { touch } from '../crypto/lru';
+import { PeerState } from './peerState';
 
 /** Name of the single chaincode event carrying a transaction's business events. */
 export const EVENT_NAME = 'evpay';
@@ -68,7 +69,8 @@ export function toSeconds(v: number | { toNumber(): number }): number {
   return typeof v === 'number' ? v : v.toNumber();
 }
 
-export function toTxContext(ctx: Context): TxContext {
+/** The transaction's view of the world, and the peer state whose writes `run` sends once it succeeds. */
+export function toTxContext(ctx: Context): { tx: TxContext; state: PeerState } {
   const { stub, clientIdentity } = ctx;
   // Checked first: getID() and the role are then read from the certificate the peer validated.
   const pem = singleCertificatePem(clientIdentity.getIDBytes());
@@ -77,19 +79,15 @@ export function toTxContext(ctx: Context): TxContext {
     role: roleFromCertificate(pem),
     id: clientIdentity.getID(),
   };
+  const state = new PeerState(stub as unknown as ConstructorParameters<typeof PeerState>[0]);
   const store: StateStore = {
-    get: async (key) => {
-      const v = await stub.getState(key);
-      return v.length === 0 ? undefined : v;
-    },
-    put: (key, value) => stub.putState(key, value),
-    del: (key) => stub.deleteState(key),
-    range: (start, end) =>
-      (async function* (): AsyncGenerator<KV> {
-        for await (const kv of stub.getStateByRange(start, end)) yield { key: kv.key, value: kv.value };
-      })(),
+    get: (key) => state.get(key),
+    getMany: (keys) => state.getMany(keys),
+    put: (key, value) => state.put(key, value),
+    del: (key) => state.del(key),
+    range: (start, end) => state.range(start, end),
   };
-  return {
+  const tx: TxContext = {
     txId: stub.getTxID(),
     now: toSeconds(stub.getTxTimestamp().seconds),
     caller,
@@ -98,6 +96,7 @@ export function toTxContext(ctx: Context): TxContext {
     channelId: stub.getChannelID(),
     transient: stub.getTransient(),
   };
+  return { tx, state };
 }
 
 /**
@@ -140,10 +139,11 @@ export function checkTxTime(txSeconds: number, peerSeconds: number): void {
  */
 export async function run<T>(ctx: Context, fn: (tx: TxContext) => Promise<T>): Promise<string> {
   try {
-    const tx = toTxContext(ctx);
+    const { tx, state } = toTxContext(ctx);
     // eslint-disable-next-line no-restricted-properties -- the peer's clock gates the client's time (see checkTxTime)
     checkTxTime(tx.now, Math.floor(Date.now() / 1000));
     const result = await fn(tx);
+    await state.flush();
     if (tx.events.length > 0)
       ctx.stub.setEvent(
         EVENT_NAME,

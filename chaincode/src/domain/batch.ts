@@ -66,6 +66,7 @@ function byteCompare(a: string, b: string): number {
 export function batchCallStore(base: StateStore, done: Writes, own: Writes): StateStore {
   return {
     get: async (key) => (done.has(key) ? (done.get(key) ?? undefined) : base.get(key)),
+    prefetch: (keys) => base.prefetch?.(keys.filter((k) => !done.has(k))),
     put: async (key, value) => void own.set(key, value),
     del: async (key) => void own.set(key, null),
     range: (start, end) =>

@@ -40,7 +40,7 @@ import type { TxContext } from './context';
 import { fail } from './errors';
 import { Keys, prefixRange } from './keys';
 import { paramsAt } from './params';
-import { exists, getJson, listJson, putJson, rangeJson, emit } from './state';
+import { exists, getJson, listJson, putJson, rangeJson, emit, prefetch } from './state';
 import { nextIndex } from './txindex';
 import { appendAudit } from './audit';
 import { mspIdSchema, parse } from './validate';
@@ -88,6 +88,7 @@ export function periodBounds(period: number, periodSec: number, utcOffsetMinutes
 export async function addPosition(ctx: TxContext, mspId: string, delta: Partial<Position>): Promise<number> {
   const p = await paramsAt(ctx.store, ctx.now);
   const period = periodOf(ctx.now, p.clearingPeriodSec, p.clearingUtcOffsetMinutes);
+  prefetch(ctx.store, [Keys.clearing(period), Keys.rollup(period, mspId)]); // both read when it succeeds
   if (await exists(ctx.store, Keys.clearing(period)))
     fail('PERIOD_CLOSED', `clearing period ${period} is already closed; resubmit with a current timestamp`, {
       period,

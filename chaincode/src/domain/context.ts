@@ -28,6 +28,13 @@ export interface StateStore {
   del(key: string): Promise<void>;
   /** All keys in [startKey, endKey) in key order. */
   range(startKey: string, endKey: string): AsyncIterable<KV>;
+  /** What `get` answers for each key, in one round trip where the store can. */
+  getMany?(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  /**
+   * A hint: the rule is about to read these keys (see state.ts, PREFETCH RULE). A store with a read
+   * cache may fetch them together; the answers are those `get` would give. Reads nothing elsewhere.
+   */
+  prefetch?(keys: readonly string[]): void;
 }
 
 export interface BusinessEvent {

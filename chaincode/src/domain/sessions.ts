@@ -33,7 +33,7 @@ import {
 import { indexSession, indexSettlement } from './lookups';
 import { MAX_TX_TIME_SKEW_SEC, paramsAt, tariffVersions } from './params';
 import { getOwnPile, getPile, pileIdSchema, type Pile } from './piles';
-import { exists, getJson, putJson, emit } from './state';
+import { exists, getJson, putJson, emit, prefetch } from './state';
 import { inForce, priceSession, type Price, type Tariff } from './tariff';
 import { consumeNonce } from './replay';
 import { settleOnStanding, standingGrant, standingRefSchema, startOnStanding } from './standing';
@@ -184,6 +184,20 @@ export async function startSession(ctx: TxContext, input: unknown): Promise<Sess
     fail('INVALID_ARGUMENT', 'start: exactly one of authorization and standing', { path: 'authorization' });
   if (auth && auth.pileId !== reading.pileId)
     fail('READING_MISMATCH', 'authorization and start reading name different piles');
+  // PREFETCH RULE (state.ts): every start that succeeds reads these, the pile's operator being the caller.
+  prefetch(ctx.store, [
+    Keys.consortium(),
+    Keys.operator(ctx.caller.mspId),
+    Keys.pile(reading.pileId),
+    Keys.session(reading.pileId, reading.sessionId),
+    ...(auth
+      ? [
+          Keys.wallet(auth.walletId),
+          Keys.nonce(auth.walletId, auth.nonce),
+          Keys.beanBalance(auth.walletId, ctx.caller.mspId),
+        ]
+      : []),
+  ]);
   const pile = await getOwnPile(ctx, reading.pileId);
   if (pile.status !== 'active') fail('PILE_NOT_ACTIVE', `pile ${pile.pileId} is ${pile.status}`);
   if (pile.activeSession)
@@ -379,10 +393,24 @@ async function settle(
   reading: (MeterReading & { signature: string }) | undefined,
   stale: boolean,
 ): Promise<Session> {
+  // PREFETCH RULE (state.ts): both closers read the session, the caller's membership and the pile.
+  prefetch(ctx.store, [
+    Keys.session(pileId, sessionId),
+    Keys.consortium(),
+    Keys.operator(ctx.caller.mspId),
+    Keys.pile(pileId),
+  ]);
   const session = await getSession(ctx, pileId, sessionId);
   const pile = stale ? await staleCloser(ctx, session) : await getOwnPile(ctx, session.pileId);
   if (session.status !== 'open')
     fail('SESSION_ALREADY_SETTLED', `session ${sessionId} is already settled`, { sessionId });
+  // ... and every settlement reads its tariff, the wallet, its beans there and the pile's operator.
+  prefetch(ctx.store, [
+    Keys.tariff(session.tariffVersion),
+    Keys.wallet(session.walletId),
+    Keys.beanBalance(session.walletId, pile.operator),
+    Keys.operator(pile.operator),
+  ]);
   if (stale && ctx.now < session.startedAt + session.maxOpenSec)
     fail(
       'SESSION_NOT_STALE',

@@ -23,6 +23,19 @@ export async function putJson(store: StateStore, key: string, value: unknown): P
   await store.put(key, enc.encode(canonicalJson(value)));
 }
 
+/**
+ * PREFETCH RULE: a rule may name, before it reads them, keys it reads on every path that can succeed;
+ * the read cache then asks the peer for all of them in one message (GET_STATE_MULTIPLE) instead of one
+ * message a key. Only such keys: a prefetched key joins the transaction's read set like any read, so a
+ * key the rule would not have read could make it conflict with a write it never depended on. A failed
+ * transaction's read set does not matter (it is never ordered); a call refused inside a session batch
+ * (batch.ts) leaves its reads, prefetched ones too, in the batch's read set, which can at worst make that
+ * batch retry on a read conflict. Checked by chaincode/test/prefetch.test.ts.
+ */
+export function prefetch(store: StateStore, keys: readonly string[]): void {
+  store.prefetch?.(keys);
+}
+
 export async function exists(store: StateStore, key: string): Promise<boolean> {
   const raw = await store.get(key);
   return raw !== undefined && raw.length > 0;
@@ -44,6 +57,19 @@ export function withReadCache(store: StateStore): StateStore {
       let v = seen.get(key);
       if (!v) seen.set(key, (v = store.get(key)));
       return v;
+    },
+    prefetch: (keys) => {
+      const getMany = store.getMany?.bind(store);
+      const missing = [...new Set(keys)].filter((k) => !seen.has(k));
+      if (!getMany || missing.length < 2) return;
+      const all = getMany(missing);
+      missing.forEach((k, i) => {
+        const v = all.then((values) => values[i]);
+        // A prefetched key the rule ends up not reading (it failed first) must not leave an unhandled
+        // rejection behind; a key it does read gets the error from its own await.
+        v.catch(() => undefined);
+        seen.set(k, v);
+      });
     },
     put: (key, value) => store.put(key, value),
     del: (key) => store.del(key),

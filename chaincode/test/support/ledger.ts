@@ -54,6 +54,9 @@ export class MemoryLedger {
   private seq = 0;
   private blockNo = 0;
   now = 1_767_225_600; // 2026-01-01T00:00:00Z
+  /** Whether the store offers getMany (a v3.1 peer's GET_STATE_MULTIPLE); counted in getManyCalls. */
+  batchedReads = true;
+  getManyCalls = 0;
   /** The peer's totalQueryLimit; tests lower it to exercise long ranges quickly. */
   totalQueryLimit = TOTAL_QUERY_LIMIT;
 
@@ -77,12 +80,17 @@ export class MemoryLedger {
     const writes = new Map<string, Uint8Array | null>();
     const events: BusinessEvent[] = [];
     const snapshot = new Map(this.state);
+    const get = (key: string): Uint8Array | undefined => {
+      const v = snapshot.get(key);
+      if (!reads.has(key)) reads.set(key, v?.version);
+      return v?.value;
+    };
     const store: StateStore = {
-      get: async (key) => {
-        const v = snapshot.get(key);
-        if (!reads.has(key)) reads.set(key, v?.version);
-        return v?.value;
-      },
+      get: async (key) => get(key),
+      // As a v3.1 peer's GET_STATE_MULTIPLE: every key named joins the read set.
+      ...(this.batchedReads
+        ? { getMany: async (keys: readonly string[]) => (this.getManyCalls++, keys.map(get)) }
+        : {}),
       put: async (key, value) => {
         writes.set(key, value);
       },

@@ -48,6 +48,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { common, ledger, msp, peer } from '@hyperledger/fabric-protos';
+import { peer as peerV3 } from 'fabric-protos-v3';
 import { Timestamp } from 'google-protobuf/google/protobuf/timestamp_pb';
 
 const chaincodeRoot = path.resolve(__dirname, '..', '..');
@@ -61,8 +62,13 @@ export const TOTAL_QUERY_LIMIT = 100_000;
 /** shim.ERRORTHRESHOLD: a response status from here on fails the endorsement. */
 const ERROR_THRESHOLD = 400;
 
-const T = peer.ChaincodeMessage.Type;
-type MsgType = peer.ChaincodeMessage.TypeMap[keyof peer.ChaincodeMessage.TypeMap];
+// Fabric v3.1's batch messages come from the upstream generated protos (0.3, a dev dependency): an
+// encoding independent of the chaincode's own declarations (contracts/peerState.ts). This file's
+// fabric-protos (0.2, as fabric-shim's) predates them, and google-protobuf keeps the classes of both
+// versions under one global name, so ChaincodeMessage (and its Type enum) may be either's: the two new
+// message types are numbered here (peer/chaincode_shim.proto), and only messages 0.2 lacks come from 0.3.
+const T = { ...peer.ChaincodeMessage.Type, WRITE_BATCH_STATE: 24, GET_STATE_MULTIPLE: 25 } as const;
+type MsgType = (typeof T)[keyof typeof T];
 const TYPE_NAMES = new Map<number, string>(Object.entries(T).map(([name, n]) => [n, name]));
 export const typeName = (t: number): string => TYPE_NAMES.get(t) ?? `TYPE_${t}`;
 
@@ -382,6 +388,12 @@ export interface ShimPeerOptions {
   env?: Record<string, string>;
   /** Unix seconds the virtual clock shows at start; default: the real time. */
   startAt?: number;
+  /**
+   * What READY offers (ChaincodeAdditionalParams): batched writes and multi-key reads, with their most
+   * records a message; default a Fabric v3.1.5 peer's (sampleconfig core.yaml: both on, 1000 each).
+   * `false`: an empty READY, as a Fabric 2.x peer sends.
+   */
+  offer?: { writeBatch: number; getMultiple: number } | false;
 }
 
 export interface TxOptions {
@@ -455,12 +467,18 @@ export class ShimPeer {
     readonly channelId: string,
     readonly chaincodeName: string,
     private readonly env: Record<string, string>,
+    private readonly offer: ShimPeerOptions['offer'],
   ) {
     this.ccid = `${chaincodeName}_1.0:${randomBytes(32).toString('hex')}`;
   }
 
   static async start(opts: ShimPeerOptions = {}): Promise<ShimPeer> {
-    const p = new ShimPeer(opts.channelId ?? 'evpay-channel', opts.chaincodeName ?? 'evpay', opts.env ?? {});
+    const p = new ShimPeer(
+      opts.channelId ?? 'evpay-channel',
+      opts.chaincodeName ?? 'evpay',
+      opts.env ?? {},
+      opts.offer ?? { writeBatch: 1000, getMultiple: 1000 },
+    );
     if (opts.startAt !== undefined) p.offsetMs = opts.startAt * 1000 - Date.now();
     await p.launch();
     return p;
@@ -566,21 +584,32 @@ export class ShimPeer {
 
   private send(type: MsgType, payload: Uint8Array, txId: string, channelId: string): void {
     const m = new peer.ChaincodeMessage();
-    m.setType(type);
+    m.setType(type as peer.ChaincodeMessage.TypeMap[keyof peer.ChaincodeMessage.TypeMap]);
     m.setPayload(payload);
     m.setTxid(txId);
     m.setChannelId(channelId);
     this.stream?.write(m);
   }
 
+  private count(name: string): void {
+    this.received.set(name, (this.received.get(name) ?? 0) + 1);
+  }
+
   private onMessage(msg: peer.ChaincodeMessage): void {
     const type = msg.getType();
     const name = typeName(type);
-    this.received.set(name, (this.received.get(name) ?? 0) + 1);
+    this.count(name);
     if (type === T.REGISTER) {
       const ccName = peer.ChaincodeID.deserializeBinary(msg.getPayload_asU8()).getName();
       this.send(T.REGISTERED, new Uint8Array(), '', '');
-      this.send(T.READY, new Uint8Array(), '', '');
+      const ready = new peerV3.ChaincodeAdditionalParams();
+      if (this.offer) {
+        ready.setUseWriteBatch(true);
+        ready.setMaxSizeWriteBatch(this.offer.writeBatch);
+        ready.setUseGetMultipleKeys(true);
+        ready.setMaxSizeGetMultipleKeys(this.offer.getMultiple);
+      }
+      this.send(T.READY, this.offer ? ready.serializeBinary() : new Uint8Array(), '', '');
       this.registered?.resolve(ccName);
       this.registered = undefined;
       return;
@@ -630,6 +659,27 @@ export class ShimPeer {
         noCollection(req.getCollection());
         if (req.getKey() === '') throw new ShimError('DEL_STATE failed: an empty key is not allowed');
         sim.writes.set(req.getKey(), null);
+        return new Uint8Array();
+      }
+      case T.GET_STATE_MULTIPLE: {
+        const req = peerV3.GetStateMultiple.deserializeBinary(payload);
+        noCollection(req.getCollection());
+        const res = new peerV3.GetStateMultipleResult();
+        res.setValuesList(req.getKeysList().map((k) => this.state.get(k) ?? new Uint8Array()));
+        return res.serializeBinary();
+      }
+      case T.WRITE_BATCH_STATE: {
+        // Each record as its own PUT_STATE or DEL_STATE would be (HandleWriteBatch); counted by kind.
+        for (const r of peerV3.WriteBatchState.deserializeBinary(payload).getRecList()) {
+          const put = r.getType() === peerV3.WriteRecord.Type.PUT_STATE;
+          if (!put && r.getType() !== peerV3.WriteRecord.Type.DEL_STATE)
+            throw new ShimError('WRITE_BATCH_STATE failed: unknown operation type');
+          const kind = put ? 'PUT_STATE' : 'DEL_STATE';
+          noCollection(r.getCollection());
+          this.count(`batched ${kind}`);
+          if (r.getKey() === '') throw new ShimError(`${kind} failed: an empty key is not allowed`);
+          sim.writes.set(r.getKey(), put ? Uint8Array.from(r.getValue_asU8()) : null);
+        }
         return new Uint8Array();
       }
       case T.GET_STATE_BY_RANGE: {

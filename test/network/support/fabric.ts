@@ -8,7 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connectAs, nodeMetric, peerHeight, type Connection } from '../../../network/tools/client';
+import {
+  connectAs,
+  nodeMetric,
+  parsePrometheus,
+  peerHeight,
+  type Connection,
+} from '../../../network/tools/client';
 import { readNetwork, type NetworkDescription } from '../../../network/tools/network';
 import { loadTopology } from '../../../network/tools/topology';
 import { ROOT, TOPOLOGY } from '../networkScripts';
@@ -73,6 +79,25 @@ export const metric = (operationsUrl: string, name: string): Promise<number | un
 
 export const heightOf = (operationsUrl: string): Promise<number | undefined> =>
   peerHeight(operationsUrl, net.channel);
+
+/**
+ * How many state requests of a type (GET_STATE, WRITE_BATCH_STATE, ...) our chaincode has sent to all
+ * the peers since they started, from the peers' chaincode_shim_requests_received metric.
+ */
+export async function shimRequests(type: string): Promise<number> {
+  let n = 0;
+  for (const o of net.orgs) {
+    const samples = parsePrometheus(await (await fetch(`${o.peer.operationsUrl}/metrics`)).text());
+    for (const [series, v] of samples)
+      if (
+        series.startsWith(`chaincode_shim_requests_received{chaincode="${net.chaincode}_`) &&
+        series.includes(`channel="${net.channel}"`) &&
+        series.includes(`type="${type}"`)
+      )
+        n += v;
+  }
+  return n;
+}
 
 /** The SmartBFT leader (consenter id) as orderer `node` sees it. */
 export async function leaderSeenBy(node: string): Promise<number | undefined> {
