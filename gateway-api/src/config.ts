@@ -73,11 +73,12 @@ export const configSchema = z
         /**
          * Session calls (start, stop, reading) of one identity sent while `maxInFlight` transactions are
          * in flight wait and go together, up to `maxCalls`, as one SessionBatch (fabric/batcher.ts);
-         * `maxInFlight: 0` turns batching off (every call its own transaction).
+         * `maxInFlight: 0` turns batching off (every call its own transaction). One in flight: in the
+         * network benchmark it made batches of 5.5 calls (3 with two) and cut CPU per session by 14 %.
          */
         batch: z
           .object({
-            maxInFlight: z.number().int().min(0).max(64).default(2),
+            maxInFlight: z.number().int().min(0).max(64).default(1),
             maxCalls: z.number().int().min(2).max(MAX_BATCH_CALLS).default(MAX_BATCH_CALLS),
           })
           .strict()
