@@ -558,6 +558,19 @@ interface Phase<T> {
   result: T;
 }
 
+/**
+ * The first operator's peer's height, read again until it answers: a peer busy under load can miss the
+ * metrics read's 2 s time-out, and a missed read once counted a phase's blocks from 0 (the whole ledger).
+ */
+async function heightNow(net: NetworkDescription): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const h = await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel);
+    if (h !== undefined) return h;
+    if (attempt === 10) throw new Error(`${net.orgs[0]!.peer.operationsUrl} did not report its height`);
+    await sleep(500);
+  }
+}
+
 /** Runs `body` with CPU ticks, the ledger height and the peers' timings read before and after. */
 async function measured<T>(
   net: NetworkDescription,
@@ -570,7 +583,7 @@ async function measured<T>(
   const running = body(windowStart);
   running.catch(() => undefined); // awaited below; this only keeps a failure in the warm-up handled
   await sleep(windowStart - performance.now());
-  const h0 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? 0;
+  const h0 = await heightNow(net);
   const p0 = await peerCounters(net);
   const before = cpuTicks(procs);
   const t0 = performance.now();
@@ -578,7 +591,7 @@ async function measured<T>(
   const seconds = (performance.now() - t0) / 1000;
   const after = cpuTicks(procs);
   const peers = peerTimes(difference(await peerCounters(net), p0));
-  const h1 = (await peerHeight(net.orgs[0]!.peer.operationsUrl, net.channel)) ?? h0;
+  const h1 = await heightNow(net);
   return { seconds, usage: usageByKind(procs, before, after), blocks: h1 - h0, peers, result };
 }
 
