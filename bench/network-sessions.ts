@@ -53,6 +53,8 @@ import {
   chaincodeError,
   committedOnEveryPeer,
   connectAs,
+  metricSum,
+  parsePrometheus,
   peerHeight,
   submit,
   whenEndorsable,
@@ -74,9 +76,7 @@ import type { OcppVersion } from '../gateway-api/src/sim/ocppMessages';
 import {
   cpuTicks,
   machine,
-  metricSum,
   networkProcesses,
-  parsePrometheus,
   percentiles,
   PROCESS_KINDS,
   usageByKind,

@@ -11,15 +11,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   cpuTicks,
-  metricSum,
   networkProcesses,
-  parsePrometheus,
   parseStat,
   parseVmHWM,
   percentiles,
   usageByKind,
   type ProcStat,
 } from '../bench/support/measure';
+import { metricSum, parsePrometheus } from '../network/tools/client';
 
 const root = path.resolve(__dirname, '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');

@@ -170,10 +170,6 @@ export function usageByKind(
   return out;
 }
 
-// --- Prometheus ------------------------------------------------------------------------------------------
-
-export { metricSum, parsePrometheus } from '../../network/tools/client';
-
 // --- machine ---------------------------------------------------------------------------------------------
 
 export interface Machine {

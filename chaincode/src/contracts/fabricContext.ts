@@ -6,7 +6,7 @@
 import { Certificate } from '@fidm/x509';
 import type { Context } from 'fabric-contract-api';
 import { canonicalJson } from '../domain/canonical';
-import type { Caller, StateStore, TxContext } from '../domain/context';
+import type { Caller, TxContext } from '../domain/context';
 import { DomainError, fail } from '../domain/errors';
 import { MAX_TX_TIME_SKEW_SEC } from '../domain/params';
 import { withReadCache } from '../domain/state';
@@ -80,18 +80,11 @@ export function toTxContext(ctx: Context): { tx: TxContext; state: PeerState } {
     id: clientIdentity.getID(),
   };
   const state = new PeerState(stub as unknown as ConstructorParameters<typeof PeerState>[0]);
-  const store: StateStore = {
-    get: (key) => state.get(key),
-    getMany: (keys) => state.getMany(keys),
-    put: (key, value) => state.put(key, value),
-    del: (key) => state.del(key),
-    range: (start, end) => state.range(start, end),
-  };
   const tx: TxContext = {
     txId: stub.getTxID(),
     now: toSeconds(stub.getTxTimestamp().seconds),
     caller,
-    store: withReadCache(store),
+    store: withReadCache(state),
     events: [],
     channelId: stub.getChannelID(),
     transient: stub.getTransient(),

@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import protobuf from 'protobufjs';
-import type { KV } from '../domain/context';
+import type { KV, StateStore } from '../domain/context';
 
 /**
  * The v3.1 messages fabric-shim's protos (@hyperledger/fabric-protos 0.2) lack, declared by their field
@@ -44,7 +44,13 @@ const root = protobuf.Root.fromJSON({
     },
   },
 });
-const msg = (name: string): protobuf.Type => root.lookupType(name);
+/** The types, looked up once: every batched read and write encodes or decodes one. */
+const T = {
+  params: root.lookupType('ChaincodeAdditionalParams'),
+  getMultiple: root.lookupType('GetStateMultiple'),
+  getMultipleResult: root.lookupType('GetStateMultipleResult'),
+  writeBatch: root.lookupType('WriteBatchState'),
+};
 /** ChaincodeMessage.Type values (peer/chaincode_shim.proto). */
 export const MESSAGE = { READY: 4, WRITE_BATCH_STATE: 24, GET_STATE_MULTIPLE: 25 } as const;
 /** WriteRecord.Type values. */
@@ -122,9 +128,7 @@ export function listenForPeerOffer(): void {
 /** The offer in a READY payload; an older peer sends none. */
 export function offerOf(payload: Uint8Array): PeerOffer {
   if (payload.length === 0) return NOT_OFFERED;
-  const p = msg('ChaincodeAdditionalParams').toObject(msg('ChaincodeAdditionalParams').decode(payload), {
-    defaults: true,
-  }) as {
+  const p = T.params.toObject(T.params.decode(payload), { defaults: true }) as {
     useWriteBatch: boolean;
     maxSizeWriteBatch: number;
     useGetMultipleKeys: boolean;
@@ -137,12 +141,12 @@ export function offerOf(payload: Uint8Array): PeerOffer {
 }
 
 /**
- * One transaction's world state, as the peer serves it. Writes are kept in order of first write, the
- * last value of a key winning (as the peer's own write set would), and sent by `flush` once the rules
- * have succeeded; a transaction that fails sends none, which changes nothing since the peer drops a
+ * One transaction's world state, as the peer serves it (the StateStore the glue puts behind the read
+ * cache). Writes are kept in the order of each key's last write, its last value winning (as the peer's
+ * own write set would), and sent by `flush` once the rules have succeeded; a transaction that fails sends none, which changes nothing since the peer drops a
  * failed simulation anyway.
  */
-export class PeerState {
+export class PeerState implements StateStore {
   private readonly handler: ShimHandler;
   private readonly offer: PeerOffer;
   private readonly channel: string;
@@ -167,9 +171,9 @@ export class PeerState {
     if (max === 0) return Promise.all(keys.map((k) => this.get(k)));
     const out: Array<Uint8Array | undefined> = [];
     for (let i = 0; i < keys.length; i += max) {
-      const req = encode('GetStateMultiple', { keys: keys.slice(i, i + max), collection: '' });
+      const req = encode(T.getMultiple, { keys: keys.slice(i, i + max), collection: '' });
       const raw = await this.ask(MESSAGE.GET_STATE_MULTIPLE, 'GetStateMultiple', req);
-      const { values } = msg('GetStateMultipleResult').decode(raw) as unknown as { values: Uint8Array[] };
+      const { values } = T.getMultipleResult.decode(raw) as unknown as { values: Uint8Array[] };
       for (const v of values) out.push(v.length === 0 ? undefined : v);
     }
     if (out.length !== keys.length)
@@ -231,7 +235,7 @@ export class PeerState {
     this.writes.clear();
     const max = this.offer.writeBatch;
     for (let i = 0; i < records.length; i += max) {
-      const batch = encode('WriteBatchState', { rec: records.slice(i, i + max) });
+      const batch = encode(T.writeBatch, { rec: records.slice(i, i + max) });
       await this.ask(MESSAGE.WRITE_BATCH_STATE, 'WriteBatchState', batch);
     }
   }
@@ -248,7 +252,6 @@ export class PeerState {
   }
 }
 
-function encode(name: string, value: Record<string, unknown>): Uint8Array {
-  const t = msg(name);
+function encode(t: protobuf.Type, value: Record<string, unknown>): Uint8Array {
   return t.encode(t.fromObject(value)).finish();
 }
