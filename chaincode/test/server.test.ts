@@ -49,10 +49,11 @@ test('the chaincode package boots as a chaincode server and listens', async () =
   );
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  // The port can accept before the runtime's last log line has crossed the pipe: wait for both.
   let up = false;
-  for (let i = 0; i < 100 && !up; i++) {
+  for (let i = 0; i < 150 && !(up && log.includes('Bootstrap process completed')); i++) {
     await new Promise((r) => setTimeout(r, 100));
-    up = await listening(port);
+    up = up || (await listening(port));
   }
   expect({ up, exited: child.exitCode }).toEqual({ up: true, exited: null });
   expect(log).toContain('Bootstrap process completed');
