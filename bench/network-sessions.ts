@@ -325,6 +325,8 @@ async function gatewayCounters(net: NetworkDescription): Promise<Record<string, 
     add('mvccConflictsAllTx', metricSum(m, 'evpay_gateway_mvcc_conflicts_total'));
     for (const kind of ['mvcc', 'resolve', 'replay'])
       add(kind, metricSum(m, 'evpay_gateway_retries_total', { kind }));
+    for (const part of ['sum', 'count'])
+      add(`batch.${part}`, metricSum(m, `evpay_gateway_session_batch_calls_${part}`));
     for (const [name, { route, tx }] of Object.entries(TIMED))
       for (const part of ['sum', 'count']) {
         add(
@@ -339,6 +341,17 @@ async function gatewayCounters(net: NetworkDescription): Promise<Record<string, 
 
 const difference = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]));
+
+/** The session calls' transactions between two readings of gatewayCounters (batcher.ts). */
+function sessionTransactions(d: Record<string, number>): {
+  batches: number;
+  batchedCalls: number;
+  alone: number;
+} {
+  const calls = (d['start.ledger.count'] ?? 0) + (d['stop.ledger.count'] ?? 0);
+  const batchedCalls = d['batch.sum'] ?? 0;
+  return { batches: d['batch.count'] ?? 0, batchedCalls, alone: calls - batchedCalls };
+}
 
 /** Mean ms of a timed part between two readings of gatewayCounters. */
 const meanMs = (d: Record<string, number>, key: string): number =>
@@ -1103,6 +1116,8 @@ async function main(): Promise<void> {
           start: { http: meanMs(gw, 'start.http'), ledger: meanMs(gw, 'start.ledger') },
           stop: { http: meanMs(gw, 'stop.http'), ledger: meanMs(gw, 'stop.ledger') },
         },
+        /** Over the phase with its warm-up: SessionBatch transactions, the calls in them, calls sent alone. */
+        transactions: sessionTransactions(gw),
       },
       blocks: sessions.blocks,
       peers: sessions.peers,
@@ -1177,6 +1192,7 @@ interface ReportInput {
       mvccConflicts: number;
       retries: Record<string, number>;
       meanMs: Record<'start' | 'stop', { http: number; ledger: number }>;
+      transactions: { batches: number; batchedCalls: number; alone: number };
     };
     blocks: number;
     peers: PeerTimes;
@@ -1275,6 +1291,7 @@ function markdown(r: ReportInput): string {
     `| gateways' own mean ms under load, stop: HTTP request / of it endorse+order+commit | ${g.meanMs.stop.http} / ${g.meanMs.stop.ledger} |`,
     `| the same one at a time, start; stop | ${pg.start.http} / ${pg.start.ledger}; ${pg.stop.http} / ${pg.stop.ledger} |`,
     `| invalidated: 409 TRANSACTION_INVALIDATED / read conflicts retried by the gateways | ${r.sessions.transactionInvalidated409} / ${g.mvccConflicts} |`,
+    `| session transactions over the phase with its warm-up: SessionBatch (calls in them, mean) / calls sent alone | ${g.transactions.batches} (${g.transactions.batchedCalls}, ${g.transactions.batches === 0 ? 0 : Math.round((10 * g.transactions.batchedCalls) / g.transactions.batches) / 10}) / ${g.transactions.alone} |`,
     `| gateway retries (mvcc, resolve, replay) | ${g.retries.mvcc}, ${g.retries.resolve}, ${g.retries.replay} |`,
     `| session failures / client retries | ${counts(r.sessions.failures)} / ${counts(r.sessions.clientRetries)} |`,
     `| baseline invalidated / failures | ${r.baseline.invalidated} / ${counts(r.baseline.failures)} |`,

@@ -34,6 +34,7 @@ export {
   sm2GenerateKeyPair,
   sm2PublicKeyFromPrivate,
   sm2Sign,
+  sm2Signer,
   sm2Verify,
   sm3Hex,
   sm4DecryptCbc,

@@ -8,6 +8,7 @@ export {
   sm2GenerateKeyPair,
   sm2PublicKeyFromPrivate,
   sm2Sign,
+  sm2Signer,
   sm2SignatureIsCanonical,
   sm2SignatureRawToDer,
   sm2Verify,

@@ -13,6 +13,7 @@ import {
   sm2GenerateKeyPair,
   sm2PublicKeyFromPrivate,
   sm2Sign,
+  sm2Signer,
   sm2SignatureIsCanonical,
   sm2SignatureRawToDer,
   sm2Verify,
@@ -191,6 +192,23 @@ describe('key generation and formats', () => {
     const top = hex32(N - 2n);
     const sig = sm2Sign(top, 'x');
     expect(sm2Verify(sm2PublicKeyFromPrivate(top), 'x', sig)).toBe(true);
+  });
+
+  it('sm2Signer signs as sm2Sign does, for its key and user ID only, and checks the key at once', () => {
+    const kp = sm2GenerateKeyPair();
+    const sign = sm2Signer(kp.privateKeyHex);
+    const asAlice = sm2Signer(kp.privateKeyHex, 'ALICE123@YAHOO.COM');
+    for (const m of ['', 'reading 1', randomBytes(300)]) {
+      const sig = sign(m);
+      expect(sm2SignatureIsCanonical(sig)).toBe(true);
+      expect(sm2Verify(kp.publicKeyHex, m, sig)).toBe(true);
+      expect(sm2Verify(kp.publicKeyHex, m, sig, 'ALICE123@YAHOO.COM')).toBe(false);
+      expect(sm2Verify(kp.publicKeyHex, m, asAlice(m), 'ALICE123@YAHOO.COM')).toBe(true);
+      expect(sm2Verify(kp.publicKeyHex, m, asAlice(m))).toBe(false);
+    }
+    expect(sm2Verify(sm2GenerateKeyPair().publicKeyHex, 'reading 1', sign('reading 1'))).toBe(false);
+    expect(() => sm2Signer('00'.repeat(32))).toThrow(SmCryptoError);
+    expect(() => sm2Signer(hex32(N - 1n))).toThrow(SmCryptoError);
   });
 });
 

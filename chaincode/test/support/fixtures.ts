@@ -1,5 +1,5 @@
 /** Actors and signed messages for domain tests: operators, an auditor, drivers and piles with real SM2 keys. */
-import { sm2GenerateKeyPair, sm2Sign, type Sm2KeyPair } from '../../src/crypto';
+import { sm2GenerateKeyPair, sm2Signer, type Sm2KeyPair } from '../../src/crypto';
 import type { Caller, TxContext } from '../../src/domain/context';
 import { creditReward, issueBeans } from '../../src/domain/beans';
 import { confirmMargin, genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
@@ -130,16 +130,17 @@ export class Driver {
   /** The network the driver signs for (the consortium's networkId). */
   network = NETWORK;
   readonly walletId = walletIdOf(this.keys.publicKeyHex);
+  private readonly sign = sm2Signer(this.keys.privateKeyHex);
 
   /** At most `capFen` of wallet money and `maxBeans` of the pile operator's beans (none unless given). */
   authorize(pileId: string, capFen: number, expiresAt: number, nonce = `n${++nonceSeq}`, maxBeans = 0) {
     const a = { walletId: this.walletId, pileId, capFen, maxBeans, nonce, expiresAt };
-    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(this.network, a)) };
+    return { ...a, signature: this.sign(authorizationText(this.network, a)) };
   }
   /** Revokes whatever this driver signed with `nonce` and has not been used (RevokeAuthorization). */
   revoke(nonce: string) {
     const r = { walletId: this.walletId, nonce };
-    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, revocationText(this.network, r)) };
+    return { ...r, signature: this.sign(revocationText(this.network, r)) };
   }
   /**
    * A standing authorization of the card `idTag` at `operator`'s piles (standing.ts): `capFen` per session,
@@ -166,12 +167,12 @@ export class Driver {
       nonce,
       expiresAt,
     };
-    return { ...s, signature: sm2Sign(this.keys.privateKeyHex, standingText(this.network, s)) };
+    return { ...s, signature: this.sign(standingText(this.network, s)) };
   }
   /** The driver's revocation of a standing authorization (RevokeStanding). */
   revokeStanding(standingId: string) {
     const r = { walletId: this.walletId, standingId };
-    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, standingRevocationText(this.network, r)) };
+    return { ...r, signature: this.sign(standingRevocationText(this.network, r)) };
   }
   /** The id a standing authorization signed with `nonce` gets (STANDING ID RULE). */
   standingId(nonce: string): string {
@@ -179,24 +180,25 @@ export class Driver {
   }
   buy(issuer: string, beans: number, maxCostFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const p = { walletId: this.walletId, issuer, beans, maxCostFen, nonce, expiresAt };
-    return { ...p, signature: sm2Sign(this.keys.privateKeyHex, beanPurchaseText(this.network, p)) };
+    return { ...p, signature: this.sign(beanPurchaseText(this.network, p)) };
   }
   transfer(to: string, issuer: string, beans: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const t = { fromWalletId: this.walletId, toWalletId: to, issuer, beans, nonce, expiresAt };
-    return { ...t, signature: sm2Sign(this.keys.privateKeyHex, beanTransferText(this.network, t)) };
+    return { ...t, signature: this.sign(beanTransferText(this.network, t)) };
   }
   refund(operator: string, amountFen: number, expiresAt: number, nonce = `n${++nonceSeq}`) {
     const r = { walletId: this.walletId, operator, amountFen, nonce, expiresAt };
-    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, refundText(this.network, r)) };
+    return { ...r, signature: this.sign(refundText(this.network, r)) };
   }
   claim(envelopeId: string, expiresAt: number) {
     const c = { envelopeId, walletId: this.walletId, expiresAt };
-    return { ...c, signature: sm2Sign(this.keys.privateKeyHex, envelopeClaimText(this.network, c)) };
+    return { ...c, signature: this.sign(envelopeClaimText(this.network, c)) };
   }
 }
 
 export class PileDevice {
   readonly keys: Sm2KeyPair = sm2GenerateKeyPair();
+  private readonly sign = sm2Signer(this.keys.privateKeyHex);
   network = NETWORK;
   constructor(readonly pileId: string) {}
   get localId(): string {
@@ -210,6 +212,11 @@ export class PileDevice {
     signWith: Sm2KeyPair = this.keys,
   ) {
     const r = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
-    return { ...r, signature: sm2Sign(signWith.privateKeyHex, readingText(this.network, r)) };
+    return {
+      ...r,
+      signature: (signWith === this.keys ? this.sign : sm2Signer(signWith.privateKeyHex))(
+        readingText(this.network, r),
+      ),
+    };
   }
 }

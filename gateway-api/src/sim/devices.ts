@@ -8,7 +8,7 @@ import {
   authorizationText,
   readingText,
   sm2GenerateKeyPair,
-  sm2Sign,
+  sm2Signer,
   walletIdOf,
   type Authorization,
   type MeterReading,
@@ -22,6 +22,7 @@ export type Signed<T> = T & { signature: string };
 export class SimDriver {
   readonly walletId: string;
   private nonces = 0;
+  private readonly sign: (text: string) => string;
 
   constructor(
     /** The consortium's network id, named in every signature. */
@@ -31,6 +32,7 @@ export class SimDriver {
     private readonly keys: Sm2KeyPair = sm2GenerateKeyPair(),
   ) {
     this.walletId = walletIdOf(keys.publicKeyHex);
+    this.sign = sm2Signer(keys.privateKeyHex);
   }
 
   get publicKey(): string {
@@ -47,13 +49,14 @@ export class SimDriver {
       nonce: `${this.tag}-${++this.nonces}`,
       expiresAt,
     };
-    return { ...a, signature: sm2Sign(this.keys.privateKeyHex, authorizationText(this.network, a)) };
+    return { ...a, signature: this.sign(authorizationText(this.network, a)) };
   }
 }
 
 export class SimPile {
   /** The time of the pile's last signed reading: the next session's start may not be older. */
   lastReadAt = 0;
+  private readonly sign: (text: string) => string;
 
   constructor(
     readonly network: string,
@@ -61,7 +64,9 @@ export class SimPile {
     readonly pileId: string,
     readonly meter: PileMeter,
     private readonly keys: Sm2KeyPair,
-  ) {}
+  ) {
+    this.sign = sm2Signer(keys.privateKeyHex);
+  }
 
   /** The pile's SM2 public key (OCPP 2.0.1 names it beside each signed meter value). */
   get publicKey(): string {
@@ -70,6 +75,6 @@ export class SimPile {
 
   reading(kind: ReadingKind, sessionId: string, meterWh: number, readAt: number): Signed<MeterReading> {
     const r: MeterReading = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
-    return { ...r, signature: sm2Sign(this.keys.privateKeyHex, readingText(this.network, r)) };
+    return { ...r, signature: this.sign(readingText(this.network, r)) };
   }
 }
