@@ -201,8 +201,8 @@ export function sm2Sign(privateKeyHex: string, message: Bytes, userId: string = 
 
 /**
  * sm2Sign for one key, many messages: the key is checked and its public key (which Z needs) derived once,
- * not on every signature (measured: 0.72-0.87 ms a signature with sm2Sign, 0.39-0.53 ms with a signer). For devices and clients that sign
- * repeatedly: a pile signs every reading, a driver every authorization.
+ * not on every signature (measured: 0.72-0.87 ms a signature with sm2Sign, 0.39-0.53 ms with a signer).
+ * For devices and clients that sign repeatedly: a pile signs every reading, a driver every authorization.
  */
 export function sm2Signer(
   privateKeyHex: string,
