@@ -2,7 +2,7 @@
  * Charging sessions on real Fabric peers through the REST gateways (issue 11), against a baseline of
  * trivial writes sent straight through @hyperledger/fabric-gateway, in the same run.
  *
- *   npm run bench:network -- [--piles 50] [--seconds 60] [--probe 10] [--idempotency on|off]
+ *   npm run bench:network -- [--piles 50] [--seconds 60] [--probe 30] [--idempotency on|off]
  *                            [--ocpp] [--chargers 50] [--out bench/results] [--keep-network]
  *                            [--topology bench/network/topology.json] [--ramp 2] [--warmup 10]
  *
@@ -94,7 +94,7 @@ const { values } = parseArgs({
   options: {
     piles: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '60' },
-    probe: { type: 'string', default: '10' },
+    probe: { type: 'string', default: '30' },
     idempotency: { type: 'string', default: 'on' },
     out: { type: 'string', default: join(__dirname, 'results') },
     'keep-network': { type: 'boolean', default: false },
