@@ -143,8 +143,8 @@ export function offerOf(payload: Uint8Array): PeerOffer {
 /**
  * One transaction's world state, as the peer serves it (the StateStore the glue puts behind the read
  * cache). Writes are kept in the order of each key's last write, its last value winning (as the peer's
- * own write set would), and sent by `flush` once the rules have succeeded; a transaction that fails sends none, which changes nothing since the peer drops a
- * failed simulation anyway.
+ * own write set would), and sent by `flush` once the rules have succeeded; a transaction that fails
+ * sends none, which changes nothing since the peer drops a failed simulation anyway.
  */
 export class PeerState implements StateStore {
   private readonly handler: ShimHandler;

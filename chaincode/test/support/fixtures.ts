@@ -1,5 +1,5 @@
 /** Actors and signed messages for domain tests: operators, an auditor, drivers and piles with real SM2 keys. */
-import { sm2GenerateKeyPair, sm2Signer, type Sm2KeyPair } from '../../src/crypto';
+import { sm2GenerateKeyPair, sm2Sign, sm2Signer, type Sm2KeyPair } from '../../src/crypto';
 import type { Caller, TxContext } from '../../src/domain/context';
 import { creditReward, issueBeans } from '../../src/domain/beans';
 import { confirmMargin, genesisDigest, initConsortium, payMargin } from '../../src/domain/consortium';
@@ -212,11 +212,10 @@ export class PileDevice {
     signWith: Sm2KeyPair = this.keys,
   ) {
     const r = { kind, sessionId, pileId: this.pileId, meterWh, readAt };
+    const text = readingText(this.network, r);
     return {
       ...r,
-      signature: (signWith === this.keys ? this.sign : sm2Signer(signWith.privateKeyHex))(
-        readingText(this.network, r),
-      ),
+      signature: signWith === this.keys ? this.sign(text) : sm2Sign(signWith.privateKeyHex, text),
     };
   }
 }
